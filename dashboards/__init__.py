@@ -1,0 +1,1 @@
+"""Center dashboards: pure figure builders and thin page routes."""

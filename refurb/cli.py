@@ -1,0 +1,176 @@
+"""The `refurb` command line (typer)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from refurb.config import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="refurb: the tracker that runs a robot remanufacturing center.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+users_app = typer.Typer(no_args_is_help=True, help="User accounts and API tokens.")
+parts_app = typer.Typer(no_args_is_help=True, help="Parts: CSV import and export.")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(parts_app, name="parts")
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from refurb.db import make_engine
+
+    return make_engine(get_settings())
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the schema or upgrade it to the newest migration."""
+    from refurb.migrations import runner
+
+    engine = _engine()
+    before, after = runner.upgrade(engine)
+    url = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        typer.echo(f"{url}: schema already at {after}")
+    else:
+        typer.echo(f"{url}: schema upgraded {before or '(empty)'} -> {after}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and of the code."""
+    from refurb.migrations import runner
+
+    typer.echo(f"database: {runner.current_revision(_engine()) or '(empty)'}; code: {runner.head_revision()}")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[str, typer.Option(help="technician, consultant, manager, admin or customer")],
+    org: Annotated[str | None, typer.Option(help="organisation (required for customers)")] = None,
+    full_name: Annotated[str, typer.Option(help="display name")] = "",
+    specialty: Annotated[list[str] | None, typer.Option(help="consultant specialty (repeatable)")] = None,
+    password: Annotated[str | None, typer.Option(help="password for the web login (optional)")] = None,
+) -> None:
+    """Create a user and print its API token (shown only this once)."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    from refurb import auth
+    from refurb.db import session_scope
+    from refurb.errors import RefurbError
+
+    try:
+        data = auth.UserCreate(username=username, role=auth.Role(role), organisation=org, full_name=full_name,
+                               specialties=specialty or [], password=password)
+    except (ValueError, PydanticValidationError) as exc:
+        _fail(f"invalid user: {exc}".splitlines()[0] if "role" not in str(exc) else
+              f"unknown role {role!r}; choose one of: {', '.join(r.value for r in auth.Role)}")
+    try:
+        with session_scope(_engine()) as session:
+            user, token = auth.create_user(session, data)
+            typer.echo(f"created {user.role} '{user.username}' (id {user.id})")
+            typer.echo(f"API token (shown once, store it now): {token}")
+    except RefurbError as exc:
+        _fail(exc.message)
+
+
+@users_app.command("token")
+def users_token(username: str) -> None:
+    """Issue an additional API token for an existing user."""
+    from sqlmodel import select
+
+    from refurb import auth
+    from refurb.db import session_scope
+
+    with session_scope(_engine()) as session:
+        user = session.exec(select(auth.User).where(auth.User.username == username)).first()
+        if user is None:
+            _fail(f"no user '{username}'")
+            return
+        typer.echo(f"API token for '{username}' (shown once): {auth.issue_token(session, user=user, name='cli')}")
+
+
+@parts_app.command("import")
+def parts_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]) -> None:
+    """Import parts from a CSV file (all or nothing; bad rows are listed with their line numbers)."""
+    from refurb.db import session_scope
+    from refurb.errors import RefurbError
+    from refurb.parts import service
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        _fail(f"{file} is not UTF-8 text")
+    try:
+        with session_scope(_engine()) as session:
+            parts = service.import_parts_csv(session, text)
+            typer.echo(f"imported {len(parts)} parts from {file}")
+    except RefurbError as exc:
+        typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
+        for err in exc.extra.get("errors", []):
+            typer.echo(f"  line {err['line']}: {err['error']}", err=True)
+        raise typer.Exit(1) from None
+
+
+@parts_app.command("export")
+def parts_export(out: Annotated[Path | None, typer.Option(help="file to write; default stdout")] = None) -> None:
+    """Export all parts as CSV."""
+    from refurb.db import session_scope
+    from refurb.parts import service
+
+    with session_scope(_engine()) as session:
+        text = service.export_parts_csv(session)
+    if out:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {text.count(chr(10)) - 1} parts to {out}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from refurb.app import SchemaOutOfDateError, create_app
+
+    try:
+        web = create_app(get_settings())
+    except SchemaOutOfDateError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"refurb serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(web, host=host, port=port, log_level="info")
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port")] = 8000) -> None:
+    """Run the web app and API (and the ingest worker unless REFURB_INGEST_ENABLED=false)."""
+    _serve(host, port)
+
+
+@app.command()
+def demo(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Upgrade the database, seed a demo center (once) and serve it."""
+    from refurb import demo as demo_mod
+    from refurb.migrations import runner
+
+    engine = _engine()
+    runner.upgrade(engine)
+    logins = demo_mod.seed(engine)
+    typer.echo("demo logins (API tokens; the same user names work on the web login with password 'refurb-demo'):")
+    for role, (username, token) in logins.items():
+        typer.echo(f"  {role:<11} {username:<10} {token}")
+    _serve(host, port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""Alembic migrations of the refurb schema (``refurb db upgrade``)."""

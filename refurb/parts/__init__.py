@@ -1,0 +1,1 @@
+"""Parts domain: catalog, serialised parts, robots, the remanufacturing event record, scanning and labels."""
