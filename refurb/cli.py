@@ -68,12 +68,13 @@ def users_create(
     from refurb.db import session_scope
     from refurb.errors import RefurbError
 
+    if role not in {r.value for r in auth.Role}:
+        _fail(f"unknown role {role!r}; choose one of: {', '.join(r.value for r in auth.Role)}")
     try:
         data = auth.UserCreate(username=username, role=auth.Role(role), organisation=org, full_name=full_name,
                                specialties=specialty or [], password=password)
-    except (ValueError, PydanticValidationError) as exc:
-        _fail(f"invalid user: {exc}".splitlines()[0] if "role" not in str(exc) else
-              f"unknown role {role!r}; choose one of: {', '.join(r.value for r in auth.Role)}")
+    except PydanticValidationError as exc:
+        _fail("invalid user: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
     try:
         with session_scope(_engine()) as session:
             user, token = auth.create_user(session, data)
