@@ -26,19 +26,22 @@ def cli(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
 
 def test_upgrade_users_import_export(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
     r = cli("db", "upgrade")
-    assert r.exit_code == 0 and "upgraded (empty) -> " in r.output
+    assert r.exit_code == 0
+    assert "upgraded (empty) -> " in r.output
     assert "already at" in cli("db", "upgrade").output
     r = cli("users", "create", "boss", "--role", "admin")
     assert r.exit_code == 0
     token = re.search(r"(rfb_\S+)", r.output).group(1)  # type: ignore[union-attr]
     assert len(token) > 40
     r = cli("users", "create", "alice", "--role", "customer")
-    assert r.exit_code == 1 and "needs an organisation" in r.output
+    assert r.exit_code == 1
+    assert "needs an organisation" in r.output
     r = cli("users", "create", "alice", "--role", "customer", "--org", "Acme")
     assert r.exit_code == 0
     assert cli("users", "create", "alice", "--role", "customer", "--org", "Acme").exit_code == 1
     r = cli("users", "create", "x", "--role", "wizard")
-    assert r.exit_code == 1 and "unknown role" in r.output
+    assert r.exit_code == 1
+    assert "unknown role" in r.output
 
     from refurb.db import make_engine, session_scope
     from refurb.parts import service
@@ -54,7 +57,8 @@ def test_upgrade_users_import_export(cli, tmp_path) -> None:  # type: ignore[no-
     good = tmp_path / "good.csv"
     good.write_text("serial,part_number\nA,RV-80E\nB,RV-80E\n")
     r = cli("parts", "import", str(good))
-    assert r.exit_code == 0 and "imported 2 parts" in r.output
+    assert r.exit_code == 0
+    assert "imported 2 parts" in r.output
     r = cli("parts", "export")
     assert r.output.splitlines()[0].startswith("id,serial,part_number,status")
     assert len(r.output.splitlines()) == 3

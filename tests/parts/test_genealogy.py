@@ -58,7 +58,8 @@ def test_part_moves_between_two_robots_and_history_is_kept(client: TestClient, s
     g = client.get(f"/api/v1/parts/{motor.id}/genealogy", headers=headers(tech)).json()
     assert [(h["kind"], h["serial"], h["position"]) for h in g["history"]] == [("robot", "ROBOT-A", "J3"),
                                                                               ("robot", "ROBOT-B", "J2")]
-    assert g["history"][0]["removed_at"] is not None and g["history"][1]["removed_at"] is None
+    assert g["history"][0]["removed_at"] is not None
+    assert g["history"][1]["removed_at"] is None
     assert g["installed_in"]["robot_id"] == r2.id
     assert [c["serial"] for c in g["children"]] == ["ENC-1"]
     ge = client.get(f"/api/v1/parts/{encoder.id}/genealogy", headers=headers(tech)).json()
@@ -108,6 +109,6 @@ def test_customers_see_only_their_own_robots_and_parts(client: TestClient, sessi
     assert client.get(f"/api/v1/robots/{robot.id}", headers=headers(busan_tok)).status_code == 404
     assert client.get(f"/api/v1/parts/{part.id}", headers=headers(busan_tok)).status_code == 404
     assert client.get(f"/api/v1/parts/{part.id}/events", headers=headers(busan_tok)).status_code == 404
-    assert client.get(f"/api/v1/parts", headers=headers(busan_tok)).json()["count"] == 0
-    assert client.get(f"/api/v1/parts", headers=headers(acme_tok)).json()["count"] == 1
-    assert client.get(f"/api/v1/robots", headers=headers(busan_tok)).json()["count"] == 0
+    assert client.get("/api/v1/parts", headers=headers(busan_tok)).json()["count"] == 0
+    assert client.get("/api/v1/parts", headers=headers(acme_tok)).json()["count"] == 1
+    assert client.get("/api/v1/robots", headers=headers(busan_tok)).json()["count"] == 0
