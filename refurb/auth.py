@@ -244,7 +244,6 @@ def get_current_user(
     user = user_for_token(session, token)
     if user is None:
         raise UnauthorizedError("invalid or revoked API token")
-    request.state.user = user
     return user
 
 
