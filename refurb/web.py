@@ -163,6 +163,11 @@ def logout(request: Request, session: SessionDep) -> Response:
     return response
 
 
+@router.get("/favicon.ico")
+def favicon() -> RedirectResponse:
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 def _plotly_js() -> Path:
     import plotly
 
