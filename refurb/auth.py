@@ -200,6 +200,11 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
+def get_user_by_username(session: Session, username: str) -> User | None:
+    """Return the user with this login name, or None."""
+    return session.exec(select(User).where(User.username == username)).first()
+
+
 def user_for_token(session: Session, token: str) -> User | None:
     """Return the active user owning this API token, or None."""
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()

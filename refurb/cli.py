@@ -87,13 +87,11 @@ def users_create(
 @users_app.command("token")
 def users_token(username: str) -> None:
     """Issue an additional API token for an existing user."""
-    from sqlmodel import select
-
     from refurb import auth
     from refurb.db import session_scope
 
     with session_scope(_engine()) as session:
-        user = session.exec(select(auth.User).where(auth.User.username == username)).first()
+        user = auth.get_user_by_username(session, username)
         if user is None:
             _fail(f"no user '{username}'")
             return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from refurb import auth
 from refurb.db import session_scope
@@ -42,11 +42,11 @@ def seed(engine: Engine, *, robots: int = 6, rng_seed: int = 7) -> dict[str, tup
     """Seed the demo center unless it is already there; return a fresh API token per role."""
     logins: dict[str, tuple[str, str]] = {}
     with session_scope(engine) as session:
-        existing = session.exec(select(auth.User).where(auth.User.username == "admin")).first()
+        existing = auth.get_user_by_username(session, "admin")
         if existing is None:
             _seed_center(session, robots=robots, rng=random.Random(rng_seed))
         for role, username, _, _ in USERS:
-            user = session.exec(select(auth.User).where(auth.User.username == username)).first()
+            user = auth.get_user_by_username(session, username)
             if user is not None:
                 logins[role] = (username, auth.issue_token(session, user=user, name="demo"))
     return logins
