@@ -22,7 +22,7 @@ serve: $(STAMP)
 	$(BIN)/refurb serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check refurb dashboards tests bench
+	$(BIN)/ruff check refurb dashboards tests $(wildcard bench)
 	$(BIN)/mypy $(wildcard $(PURE))
 
 test: lint
