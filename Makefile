@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 PURE := refurb/scoring refurb/telemetry/parsing.py refurb/telemetry/analysis.py refurb/consulting/sla.py dashboards/figures.py
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test lint bench serve clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check refurb dashboards tests $(wildcard bench)
 	$(BIN)/mypy $(wildcard $(PURE))
 
-test: lint
+system-deps:
+	@bash .ci/system-deps.sh
+
+test: lint system-deps
 	$(BIN)/python -m pytest --doctest-modules $(wildcard $(PURE)) tests -q
 
 bench: $(STAMP)
