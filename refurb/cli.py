@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from refurb.config import get_settings
+from refurb.consulting.cli import tickets_app
 
 app = typer.Typer(no_args_is_help=True, help="refurb: the tracker that runs a robot remanufacturing center.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -17,6 +18,7 @@ parts_app = typer.Typer(no_args_is_help=True, help="Parts: CSV import and export
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(parts_app, name="parts")
+app.add_typer(tickets_app, name="tickets")
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -166,7 +168,7 @@ def demo(host: str = "127.0.0.1", port: int = 8000) -> None:
     runner.upgrade(engine)
     logins = demo_mod.seed(engine)
     typer.echo("demo logins (API tokens; the same user names work on the web login with password 'refurb-demo'):")
-    for role, (username, token) in logins.items():
+    for role, username, token in logins:
         typer.echo(f"  {role:<11} {username:<10} {token}")
     _serve(host, port)
 

@@ -1,8 +1,16 @@
-"""A realistic demo center, seeded once into an empty database and reused on the next start."""
+"""A realistic demo center, seeded once into an empty database and reused on the next start.
+
+Eight 6-axis robots from three customers at every stage (cores just received, in remanufacturing, on the test
+bench, certified and shipped), each made of 22 serialised parts; parts in every state, including a quarantine,
+scrapped and recycled cores with their replacements, and a motor that moved between two robots. A fleet history of
+retired motors and reducers (failed or still running) feeds the reliability figures.
+"""
 
 from __future__ import annotations
 
+import math
 import random
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -10,7 +18,20 @@ from sqlmodel import Session
 from refurb import auth
 from refurb.db import session_scope
 from refurb.parts import service as parts_service
-from refurb.parts.models import EventCreate, EventType, Grade, PartCategory, PartCreate, PartTypeCreate, RobotCreate
+from refurb.parts.models import (
+    Disposition,
+    EventCreate,
+    EventType,
+    Grade,
+    Part,
+    PartCategory,
+    PartCreate,
+    PartType,
+    PartTypeCreate,
+    Robot,
+    RobotCreate,
+    RobotStatus,
+)
 
 DEMO_PASSWORD = "refurb-demo"
 USERS = [
@@ -18,76 +39,181 @@ USERS = [
     ("manager", "mina", None, []),
     ("technician", "tae", None, []),
     ("consultant", "kim", None, ["testing", "remanufacturing"]),
+    ("consultant", "lee", None, ["design", "process"]),
     ("customer", "acme", "Acme Robotics", []),
 ]
+CUSTOMERS = ["Acme Robotics", "Busan Metal Works", "Gimhae Auto Parts"]
 
-# A 6-axis arm's main parts with typical masses (kg) and materials.
-PART_TYPES = [
-    ("SM-J1-3K", "J1-J3 AC servo motor 3 kW", PartCategory.SERVO_MOTOR, "09506000134352",
-     [("steel", 6.5, 0.3), ("copper", 2.1, 0.1), ("aluminium", 1.4, 0.4), ("NdFeB magnet", 0.6, 0.0)], 30000, 1850.0),
-    ("RV-80E", "RV reducer J2", PartCategory.REDUCER, "09506000134369",
-     [("steel", 17.0, 0.3), ("cast iron", 1.5, 0.5)], 20000, 4200.0),
+# A 6-axis arm's main parts: (part number, name, category, GTIN, materials (material, kg, recycled fraction),
+# design life h, new price KRW thousands, per-robot quantity, test limits)
+PART_TYPES: list[tuple[Any, ...]] = [
+    ("SM-3K", "AC servo motor 3 kW (J1-J3)", PartCategory.SERVO_MOTOR, "09506000134352",
+     [("steel", 6.5, 0.3), ("copper", 2.1, 0.1), ("aluminium", 1.4, 0.4), ("NdFeB magnet", 0.6, 0.0)], 30000, 1850.0,
+     3, {"max_temp_c": 85, "max_temp_rise_k": 45, "rated_current_a": 9.6, "max_current_ratio": 1.1,
+         "vibration_class": "iso10816-1_class_i",
+         "bearing": {"n_elements": 9, "ball_d_mm": 7.94, "pitch_d_mm": 39.04, "contact_angle_deg": 0}}),
+    ("SM-1K", "AC servo motor 1 kW (J4-J6)", PartCategory.SERVO_MOTOR, "09506000134369",
+     [("steel", 2.6, 0.3), ("copper", 0.9, 0.1), ("aluminium", 0.7, 0.4), ("NdFeB magnet", 0.2, 0.0)], 30000, 980.0,
+     3, {"max_temp_c": 85, "max_temp_rise_k": 45, "rated_current_a": 3.8, "max_current_ratio": 1.1,
+         "vibration_class": "iso10816-1_class_i",
+         "bearing": {"n_elements": 8, "ball_d_mm": 6.35, "pitch_d_mm": 28.5, "contact_angle_deg": 0}}),
+    ("RV-80E", "RV reducer (J1-J3)", PartCategory.REDUCER, "09506000134376",
+     [("steel", 17.0, 0.3), ("cast iron", 1.5, 0.5)], 20000, 4200.0, 3,
+     {"vibration_class": "iso10816-1_class_i"}),
+    ("HD-25", "Harmonic drive (J4-J6)", PartCategory.REDUCER, None,
+     [("steel", 1.9, 0.3), ("aluminium", 0.4, 0.4)], 15000, 1600.0, 3, {"vibration_class": "iso10816-1_class_i"}),
     ("ENC-23B", "23-bit absolute encoder", PartCategory.ENCODER, None,
-     [("aluminium", 0.15, 0.4), ("electronics", 0.05, 0.0)], 40000, 420.0),
+     [("aluminium", 0.15, 0.4), ("electronics", 0.05, 0.0)], 40000, 420.0, 6, {}),
     ("CB-MAIN-5", "Controller main board", PartCategory.CONTROLLER_BOARD, None,
-     [("electronics", 0.8, 0.0), ("steel", 0.4, 0.3)], 50000, 2600.0),
+     [("electronics", 0.8, 0.0), ("steel", 0.4, 0.3)], 50000, 2600.0, 1, {}),
     ("CH-ARM-6", "Arm cable harness J1-J6", PartCategory.CABLE_HARNESS, None,
-     [("copper", 3.2, 0.2), ("PVC", 1.8, 0.0)], 15000, 900.0),
-    ("ARM-L2", "Lower arm casting", PartCategory.CASTING, None,
-     [("cast aluminium", 38.0, 0.5)], 80000, 3100.0),
+     [("copper", 3.2, 0.2), ("PVC", 1.8, 0.0)], 15000, 900.0, 1, {}),
+    ("ARM-L2", "Lower arm casting", PartCategory.CASTING, None, [("cast aluminium", 38.0, 0.5)], 80000, 3100.0, 1,
+     {}),
+    ("ARM-U3", "Upper arm casting", PartCategory.CASTING, None, [("cast aluminium", 21.0, 0.5)], 80000, 2300.0, 1,
+     {}),
 ]
+JOINTS = {"SM-3K": ["J1", "J2", "J3"], "SM-1K": ["J4", "J5", "J6"], "RV-80E": ["J1", "J2", "J3"],
+          "HD-25": ["J4", "J5", "J6"], "ENC-23B": ["J1", "J2", "J3", "J4", "J5", "J6"]}
+# Robot stages: (status, how far its parts got)
+STAGES = ["received", "received", "reman", "reman", "on_test", "on_test", "shipped", "reman"]
 
 
-def seed(engine: Engine, *, robots: int = 6, rng_seed: int = 7) -> dict[str, tuple[str, str]]:
-    """Seed the demo center unless it is already there; return a fresh API token per role."""
-    logins: dict[str, tuple[str, str]] = {}
+def seed(engine: Engine, *, rng_seed: int = 7) -> list[tuple[str, str, str]]:
+    """Seed the demo center unless it is already there; return (role, user name, fresh API token) per demo user."""
+    logins: list[tuple[str, str, str]] = []
     with session_scope(engine) as session:
-        existing = auth.get_user_by_username(session, "admin")
-        if existing is None:
-            _seed_center(session, robots=robots, rng=random.Random(rng_seed))
+        if auth.get_user_by_username(session, "admin") is None:
+            seed_center(session, rng=random.Random(rng_seed))
         for role, username, _, _ in USERS:
             user = auth.get_user_by_username(session, username)
             if user is not None:
-                logins[role] = (username, auth.issue_token(session, user=user, name="demo"))
+                logins.append((role, username, auth.issue_token(session, user=user, name="demo")))
     return logins
 
 
-def _seed_center(session: Session, *, robots: int, rng: random.Random) -> None:
-    users = {}
+def seed_center(session: Session, *, rng: random.Random) -> dict[str, Any]:
+    """Create the whole demo center in one transaction; return what later seeding steps need."""
+    users: dict[str, auth.User] = {}
     for role, username, org, specialties in USERS:
-        user, _ = auth.create_user(session, auth.UserCreate(username=username, role=auth.Role(role), organisation=org,
-                                                            specialties=specialties, password=DEMO_PASSWORD,
-                                                            full_name=username.title()))
-        users[role] = user
-    orgs = [auth.get_or_create_organisation(session, name=n) for n in ("Acme Robotics", "Busan Metal", "Gimhae Auto")]
-    types = []
-    for number, name, cat, gtin, materials, life_h, price in PART_TYPES:
-        types.append(parts_service.create_part_type(session, PartTypeCreate(
+        user, _ = auth.create_user(session, auth.UserCreate(
+            username=username, role=auth.Role(role), organisation=org, specialties=specialties,
+            password=DEMO_PASSWORD, full_name=username.title()))
+        users[username] = user
+    orgs = [auth.get_or_create_organisation(session, name=n) for n in CUSTOMERS]
+    types: dict[str, PartType] = {}
+    for number, name, cat, gtin, materials, life_h, price, _, limits in PART_TYPES:
+        types[number] = parts_service.create_part_type(session, PartTypeCreate(
             part_number=number, name=name, category=cat, manufacturer="Demo OEM", gtin=gtin,
             compatible_models=["KR-16", "KR-30"], design_life_h=life_h, industry_average_life_h=life_h * 0.8,
-            new_price=price,
-            materials=[{"material": m, "mass_kg": kg, "recycled_fraction": rf} for m, kg, rf in materials])))
-    tech = users["technician"]
-    for r in range(robots):
+            new_price=price, test_limits=limits,
+            materials=[{"material": m, "mass_kg": kg, "recycled_fraction": rf} for m, kg, rf in materials]))
+    tech = users["tae"]
+    robots: list[Robot] = []
+    for r, stage in enumerate(STAGES):
         org = orgs[r % len(orgs)]
-        robot = parts_service.create_robot(session, RobotCreate(serial=f"KR16-{2024000 + r}", model="KR-16",
-                                                                manufacturer="Demo OEM", owner_org_id=org.id),
-                                           actor=users["admin"])
-        for pt in types:
+        robot = parts_service.create_robot(session, RobotCreate(
+            serial=f"KR16-{2024101 + r}", model="KR-16", manufacturer="Demo OEM", owner_org_id=org.id),
+            actor=users["admin"])
+        robots.append(robot)
+        _seed_robot(session, robot, stage, types, tech, rng)
+    _seed_fleet_history(session, types, orgs, tech, rng)
+    _seed_moves(session, robots, types, tech)
+    return {"users": users, "orgs": orgs, "types": types, "robots": robots}
+
+
+def _event(session: Session, part: Part, actor: auth.User, type_: EventType, **fields: Any) -> None:
+    parts_service.record_event(session, part, EventCreate(type=type_, **fields), actor=actor)
+
+
+def _seed_robot(session: Session, robot: Robot, stage: str, types: dict[str, PartType], tech: auth.User,
+                rng: random.Random) -> None:
+    parts: list[tuple[Part, str | None]] = []
+    hours = rng.uniform(12000, 38000)
+    for number, *_rest in PART_TYPES:
+        qty = _rest[6]
+        for i in range(qty):
+            position = JOINTS.get(number, [None] * qty)[i]
             part = parts_service.create_part(session, PartCreate(
-                serial=f"{pt.part_number}-{r:03d}{rng.randint(100, 999)}", part_type_id=pt.id or 0,
-                operating_hours=round(rng.uniform(2000, 30000), 1), owner_org_id=org.id, source_robot_id=robot.id))
-            steps = rng.randint(0, 4)
-            if steps >= 1:
-                parts_service.record_event(session, part, EventCreate(type=EventType.RECEIVED, station="intake"),
-                                           actor=tech)
-            if steps >= 2:
-                grade = rng.choice([Grade.A, Grade.B, Grade.B, Grade.C])
-                parts_service.record_event(session, part, EventCreate(type=EventType.INSPECTED, grade=grade,
-                                                                      station="inspection"), actor=tech)
-            if steps >= 3:
-                parts_service.record_event(session, part, EventCreate(type=EventType.CLEANED, station="cleaning"),
-                                           actor=tech)
-            if steps >= 4:
-                parts_service.record_event(session, part, EventCreate(type=EventType.INSTALLED, robot_id=robot.id,
-                                                                      station="assembly"), actor=tech)
+                serial=f"{number}-{robot.serial[-3:]}{i + 1}{rng.randint(10, 99)}", part_type_id=types[number].id or 0,
+                operating_hours=round(hours * rng.uniform(0.6, 1.0), 1), cycles=int(hours * 900),
+                owner_org_id=robot.owner_org_id, source_robot_id=robot.id))
+            parts.append((part, position))
+    for part, position in parts:
+        _event(session, part, tech, EventType.RECEIVED, station="intake")
+        if stage == "received":
+            continue
+        grade = rng.choices([Grade.A, Grade.B, Grade.C, Grade.SCRAP], weights=[3, 5, 2, 1])[0]
+        findings = {Grade.A: [], Grade.B: ["wear-minor"], Grade.C: ["bearing-noise", "seal-leak"],
+                    Grade.SCRAP: ["housing-cracked"]}[grade]
+        _event(session, part, tech, EventType.INSPECTED, grade=grade, findings=findings, station="inspection")
+        if grade == Grade.SCRAP:
+            disp = Disposition.RECYCLE if rng.random() < 0.7 else Disposition.SCRAP
+            _event(session, part, tech, EventType.DISPOSITIONED, disposition=disp, reason="inspection: cracked housing",
+                   station="inspection")
+            continue
+        _event(session, part, tech, EventType.CLEANED, station="cleaning")
+        if grade == Grade.C:
+            _event(session, part, tech, EventType.REPAIRED, operations=["replace bearings", "new seals"],
+                   station="repair")
+        if stage == "reman":
+            continue
+        _event(session, part, tech, EventType.REASSEMBLED, station="assembly")
+        _event(session, part, tech, EventType.INSTALLED, robot_id=robot.id, position=position, station="assembly")
+        if stage == "on_test":
+            continue
+        _event(session, part, tech, EventType.TESTED, passed=True, station="test-bench-1",
+               results=[{"name": "run-in 16 h", "measured": 16.2, "limit": 16, "passed": True}])
+        _event(session, part, tech, EventType.CERTIFIED, station="test-bench-1")
+        _event(session, part, tech, EventType.DISPOSITIONED, disposition=Disposition.REUSE, reason="certified")
+    status = {"received": RobotStatus.RECEIVED, "reman": RobotStatus.IN_REMANUFACTURING,
+              "on_test": RobotStatus.ON_TEST, "shipped": RobotStatus.SHIPPED}[stage]
+    parts_service.set_robot_status(session, robot, status)
+    if stage == "reman" and parts:
+        suspect = parts[0][0]
+        if suspect.status not in ("recycled", "scrapped"):
+            _event(session, suspect, tech, EventType.QUARANTINED, reason="supplier batch recall 2026-11",
+                   station="inspection")
+
+
+def _seed_moves(session: Session, robots: list[Robot], types: dict[str, PartType], tech: auth.User) -> None:
+    """A J1 motor that moved from one bench robot to another, a failed test, and new spare parts."""
+    on_test = [r for r in robots if r.status == RobotStatus.ON_TEST]
+    if len(on_test) >= 2:
+        donor, target = on_test[0], on_test[1]
+        motors = [p for p in parts_service.parts_of_robot(session, donor.id or 0)
+                  if p.part_type_id == types["SM-3K"].id]
+        if motors:
+            _event(session, motors[0], tech, EventType.REMOVED, station="assembly", note=f"moved to {target.serial}")
+            _event(session, motors[0], tech, EventType.INSTALLED, robot_id=target.id, position="J1",
+                   station="assembly")
+        others = [p for p in parts_service.parts_of_robot(session, target.id or 0)
+                  if p.part_type_id == types["ENC-23B"].id]
+        if others:
+            _event(session, others[0], tech, EventType.TESTED, passed=False, station="test-bench-1",
+                   results=[{"name": "encoder count check", "measured": 0.93, "limit": 0.99, "passed": False}])
+    for i in range(3):
+        parts_service.create_part(session, PartCreate(serial=f"SM-3K-NEW{i + 1:02d}",
+                                                      part_type_id=types["SM-3K"].id or 0))
+
+
+def _seed_fleet_history(session: Session, types: dict[str, PartType], orgs: list[Any], tech: auth.User,
+                        rng: random.Random) -> None:
+    """Retired motors and reducers with their hours: failures (scrapped on wear-out) and survivors."""
+    for number, shape, scale in (("SM-3K", 2.3, 34000.0), ("RV-80E", 1.8, 26000.0)):
+        pt = types[number]
+        for i in range(40):
+            life = scale * (-math.log(1 - rng.random())) ** (1 / shape)
+            running = rng.uniform(3000, 30000)
+            failed = life < running
+            part = parts_service.create_part(session, PartCreate(
+                serial=f"{number}-H{i:03d}", part_type_id=pt.id or 0,
+                operating_hours=round(life if failed else running, 1), owner_org_id=orgs[i % len(orgs)].id))
+            _event(session, part, tech, EventType.RECEIVED, station="intake")
+            if failed:
+                _event(session, part, tech, EventType.INSPECTED, grade=Grade.SCRAP, findings=["worn-out"],
+                       station="inspection")
+                _event(session, part, tech, EventType.DISPOSITIONED, disposition=Disposition.SCRAP,
+                       reason="failure: wear-out", station="inspection")
+            else:
+                _event(session, part, tech, EventType.INSPECTED, grade=Grade.B, station="inspection")
