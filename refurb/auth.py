@@ -69,7 +69,7 @@ class User(SQLModel, table=True):
 
 
 class UserCreate(SQLModel):
-    username: str = Field(min_length=1, max_length=100, regex=r"^[A-Za-z0-9_.@-]+$")
+    username: str = Field(min_length=1, max_length=100, schema_extra={"pattern": r"^[A-Za-z0-9_.@-]+$"})
     full_name: str = Field(default="", max_length=200)
     role: Role
     organisation: str | None = Field(default=None, max_length=200)

@@ -26,15 +26,18 @@ BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 @pytest.fixture(scope="session")
 def pg_engine() -> Iterator[Engine]:
     assert PG_URL
-    engine = make_engine(url=PG_URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS refurb_test CASCADE"))
-        conn.execute(text("CREATE SCHEMA refurb_test"))
-    engine.dispose()
-    engine = make_engine(url=PG_URL, connect_args={"options": "-csearch_path=refurb_test"})
+    schema = f"refurb_test_{os.getpid()}"  # one schema per test process: parallel runs never share tables
+    admin = make_engine(url=PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = make_engine(url=PG_URL, connect_args={"options": f"-csearch_path={schema}"})
     metadata.create_all(engine)
     yield engine
     engine.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

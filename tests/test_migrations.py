@@ -33,15 +33,18 @@ def test_sqlite_upgrade_matches_models(tmp_path) -> None:  # type: ignore[no-unt
 @pytest.mark.skipif(not os.environ.get("REFURB_TEST_DATABASE_URL"), reason="REFURB_TEST_DATABASE_URL not set")
 def test_postgres_upgrade_matches_models() -> None:
     url = os.environ["REFURB_TEST_DATABASE_URL"]
+    schema = f"refurb_migrations_{os.getpid()}"
     admin = make_engine(url=url)
     with admin.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS refurb_migrations CASCADE"))
-        conn.execute(text("CREATE SCHEMA refurb_migrations"))
-    admin.dispose()
-    engine = make_engine(url=url, connect_args={"options": "-csearch_path=refurb_migrations"})
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = make_engine(url=url, connect_args={"options": f"-csearch_path={schema}"})
     try:
         runner.upgrade(engine)
         assert runner.current_revision(engine) == runner.head_revision()
         assert _diff(engine) == []
     finally:
         engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()

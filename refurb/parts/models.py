@@ -174,7 +174,17 @@ class PartTypesPublic(SQLModel):
 
 
 class RobotBase(SQLModel):
-    serial: str = Field(min_length=1, max_length=64, index=True, unique=True, regex=r"^[^+#/\s]+$")
+    # MQTT topics carry the serial: no wildcards (+ #), no level separator (/), no spaces or control characters.
+    serial: str = Field(min_length=1, max_length=64, index=True, unique=True,
+                        schema_extra={"pattern": r"^[!-~]+$"})
+
+    @field_validator("serial")
+    @classmethod
+    def _topic_safe(cls, value: str) -> str:
+        bad = sorted({c for c in value if c in "+#/"})
+        if bad:
+            raise ValueError(f"a robot serial cannot contain {' '.join(bad)} (it is part of MQTT topics)")
+        return value
     model: str = Field(min_length=1, max_length=80)
     manufacturer: str = Field(default="", max_length=120)
 

@@ -167,3 +167,12 @@ def test_part_mass_assignment_is_ignored(client: TestClient, session, tech: str)
     assert r.json()["status"] == "registered"
     assert r.json()["quarantined"] is False
     assert r.json()["cycles"] == 10
+
+
+def test_robot_serials_must_be_safe_in_mqtt_topics(client: TestClient, session) -> None:  # type: ignore[no-untyped-def]
+    _, token = make_user(session, "manager")
+    for serial in ("a/b", "R+1", "R#1", "has space"):
+        r = client.post("/api/v1/robots", json={"serial": serial, "model": "KR-16"}, headers=headers(token))
+        assert r.status_code == 422, serial
+    assert client.post("/api/v1/robots", json={"serial": "KR16-7", "model": "KR-16"},
+                       headers=headers(token)).status_code == 201
