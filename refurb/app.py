@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,6 +33,31 @@ def check_schema(engine: Engine) -> None:
         raise SchemaOutOfDateError(
             f"the database {engine.url.render_as_string(hide_password=True)} {state}, the code needs {head}: "
             "run `refurb db upgrade` first")
+
+
+def _reject_constant(token: str) -> float:
+    raise ValueError(f"{token} is not a number JSON allows; send finite numbers only")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is too large for a finite number")
+    return value
+
+
+def non_finite_json(body: bytes) -> str | None:
+    """Say what is wrong if a JSON body holds NaN, Infinity or an overflowing number (Python's json accepts them,
+    SQLite would store NaN as NULL); None when it is fine or not JSON at all (the route then reports that)."""
+    if not body:
+        return None
+    try:
+        json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except ValueError as exc:
+        text = str(exc)
+        if "JSON allows" in text or "too large" in text:
+            return text.split(": line")[0]
+    return None
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None,
@@ -66,6 +93,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
             return JSONResponse({"detail": f"request body larger than {settings.max_body_bytes} bytes"},
                                 status_code=413)
+        if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
+            problem = non_finite_json(await request.body())
+            if problem:
+                return JSONResponse({"detail": problem}, status_code=422)
         return await call_next(request)
 
     @app.get("/healthz", tags=["health"])

@@ -10,6 +10,8 @@ import typer
 
 from refurb.config import get_settings
 from refurb.consulting.cli import tickets_app
+from refurb.metrics.cli import score_app
+from refurb.telemetry.cli import ingest_app, mqtt_app, robots_app, telemetry_app
 
 app = typer.Typer(no_args_is_help=True, help="refurb: the tracker that runs a robot remanufacturing center.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -19,6 +21,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(parts_app, name="parts")
 app.add_typer(tickets_app, name="tickets")
+app.add_typer(score_app, name="score")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(telemetry_app, name="telemetry")
+app.add_typer(robots_app, name="robots")
+app.add_typer(mqtt_app, name="mqtt")
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -135,6 +142,36 @@ def parts_export(out: Annotated[Path | None, typer.Option(help="file to write; d
         typer.echo(f"wrote {text.count(chr(10)) - 1} parts to {out}", err=True)
     else:
         sys.stdout.write(text)
+
+
+dashboards_app = typer.Typer(no_args_is_help=True, help="Center dashboard.")
+app.add_typer(dashboards_app, name="dashboards")
+
+
+@dashboards_app.command("export")
+def dashboards_export(
+    out: Annotated[Path, typer.Option(help="folder to write center-dashboard.html into")],
+    start: Annotated[str | None, typer.Option(help="first day, e.g. 2026-01-01")] = None,
+    end: Annotated[str | None, typer.Option(help="day after the last, e.g. 2026-07-01")] = None,
+    org: Annotated[int | None, typer.Option(help="customer organisation id")] = None,
+) -> None:
+    """Write the center dashboard as a standalone HTML file (works offline, plotly.js inlined)."""
+    from dashboards.pages import export_html
+    from refurb import auth
+    from refurb.db import session_scope
+    from refurb.errors import RefurbError
+
+    out.mkdir(parents=True, exist_ok=True)
+    viewer = auth.User(username="export", role=auth.Role.ADMIN)  # the center's own view; never stored
+    try:
+        with session_scope(_engine()) as session:
+            html = export_html(session, viewer, start=start, end=end, org=org, settings=get_settings())
+    except RefurbError as exc:
+        _fail(exc.message)
+        return
+    target = out / "center-dashboard.html"
+    target.write_text(html, encoding="utf-8")
+    typer.echo(f"wrote {target} ({len(html) // 1024} KiB)")
 
 
 def _serve(host: str, port: int) -> None:

@@ -108,7 +108,8 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response goes out, so a redirected browser never outruns the write.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def count_rows(session: Session, query: Any) -> int:

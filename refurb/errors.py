@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import IntegrityError
@@ -79,6 +80,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "the change conflicts with stored data (a unique or reference constraint)"},
                             status_code=409)
 
+    async def handle_request_validation(_: Request, exc: Exception) -> JSONResponse:
+        # Like FastAPI's own handler, but without echoing the input back: an echoed NaN or Infinity cannot be
+        # encoded as JSON and would turn a clear 422 into a 500.
+        assert isinstance(exc, RequestValidationError)
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    app.add_exception_handler(RequestValidationError, handle_request_validation)
     app.add_exception_handler(RefurbError, handle)
     app.add_exception_handler(PydanticValidationError, handle_model_error)
     app.add_exception_handler(IntegrityError, handle_integrity)

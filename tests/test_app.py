@@ -122,3 +122,17 @@ def test_app_starts_after_upgrade(tmp_path) -> None:  # type: ignore[no-untyped-
     with TestClient(app) as c:
         assert c.get("/healthz").json()["status"] == "ok"
         assert c.get("/docs").status_code == 200
+
+
+def test_non_finite_numbers_in_a_body_are_a_clear_422(client: TestClient, session) -> None:  # type: ignore[no-untyped-def]
+    _, token = make_user(session, "manager")
+    for raw, word in ((b'{"part_number": "N-1", "name": "x", "new_price": NaN}', "NaN"),
+                      (b'{"part_number": "N-1", "name": "x", "new_price": -Infinity}', "-Infinity"),
+                      (b'{"part_number": "N-1", "name": "x", "new_price": 1e400}', "1e400")):
+        r = client.post("/api/v1/part-types", content=raw, headers=headers(token) | {"content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert word in r.json()["detail"]
+    assert client.get("/api/v1/part-types", headers=headers(token)).json()["count"] == 0
+    r = client.post("/api/v1/part-types", content=b'{"part_number": ', headers=headers(token) | {
+        "content-type": "application/json"})
+    assert r.status_code == 422

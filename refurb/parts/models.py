@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import field_validator, model_validator
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from refurb.db import EnumText, UTCDateTime, utcnow
@@ -295,7 +295,9 @@ class PartEvent(SQLModel, table=True):
     """One append-only remanufacturing event, hash-chained to the part's previous event."""
 
     __tablename__ = "part_event"
-    __table_args__ = (UniqueConstraint("part_id", "seq", name="uq_part_event_seq"),)
+    __table_args__ = (UniqueConstraint("part_id", "seq", name="uq_part_event_seq"),
+                      # the metrics find each part's latest intake / test / verdict by type
+                      Index("ix_part_event_type_part_seq", "type", "part_id", "seq"))
     id: int | None = Field(default=None, primary_key=True)
     part_id: int = Field(foreign_key="part.id", index=True)
     seq: int
@@ -329,6 +331,9 @@ class EventCreate(SQLModel):
     reason: str | None = Field(default=None, max_length=1000)
     operating_hours: float | None = Field(default=None, ge=0)
     cycles: int | None = Field(default=None, ge=0)
+    cost: float | None = Field(default=None, ge=0, le=1e12,
+                               description="cost of this step, in the currency of the part type's new_price")
+    energy_kwh: float | None = Field(default=None, ge=0, le=1e9, description="energy this step used")
 
     @model_validator(mode="after")
     def _fields_fit_type(self) -> EventCreate:

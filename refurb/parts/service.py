@@ -418,6 +418,9 @@ def record_event(session: Session, part: Part, data: EventCreate, *, actor: User
             record_event(session, child, EventCreate(type=EventType.REMOVED, station=data.station,
                                                      note=f"replaced during repair of {part.serial}"), actor=actor)
     session.flush()
+    from refurb.metrics.scores import on_part_event  # lazy: metrics imports this module
+
+    on_part_event(session, part, ev)
     return ev
 
 

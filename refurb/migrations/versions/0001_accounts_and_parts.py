@@ -161,6 +161,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_part_event_occurred_at'), ['occurred_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_part_event_part_id'), ['part_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_part_event_type'), ['type'], unique=False)
+        batch_op.create_index('ix_part_event_type_part_seq', ['type', 'part_id', 'seq'], unique=False)
 
     op.create_table('installation',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -200,6 +201,7 @@ def downgrade() -> None:
 
     op.drop_table('installation')
     with op.batch_alter_table('part_event', schema=None) as batch_op:
+        batch_op.drop_index('ix_part_event_type_part_seq')
         batch_op.drop_index(batch_op.f('ix_part_event_type'))
         batch_op.drop_index(batch_op.f('ix_part_event_part_id'))
         batch_op.drop_index(batch_op.f('ix_part_event_occurred_at'))
