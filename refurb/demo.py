@@ -119,6 +119,7 @@ def seed_center(session: Session, *, rng: random.Random) -> dict[str, Any]:
         _seed_robot(session, robot, stage, types, tech, rng)
     _seed_fleet_history(session, types, orgs, tech, rng)
     _seed_moves(session, robots, types, tech)
+    _seed_tickets(session, users, robots)
     return {"users": users, "orgs": orgs, "types": types, "robots": robots}
 
 
@@ -195,6 +196,69 @@ def _seed_moves(session: Session, robots: list[Robot], types: dict[str, PartType
     for i in range(3):
         parts_service.create_part(session, PartCreate(serial=f"SM-3K-NEW{i + 1:02d}",
                                                       part_type_id=types["SM-3K"].id or 0))
+
+
+# (title, category, priority, days ago opened, final state, customer asks?)
+TICKETS: list[tuple[str, str, str, float, str, bool]] = [
+    ("J3 motor grinding at 40 Hz: reuse or replace?", "testing", "high", 0.1, "new", True),
+    ("Encoder count drift on bench robot", "testing", "normal", 0.5, "triaged", False),
+    ("Reducer backlash beyond datasheet after rebuild", "remanufacturing", "high", 1.2, "assigned", False),
+    ("Design review: lighter upper-arm casting", "design", "normal", 3.0, "in_progress", True),
+    ("Cleaning process leaves residue on encoder discs", "process", "normal", 2.0, "waiting_customer", True),
+    ("Harmonic drive replacement kits on order", "remanufacturing", "normal", 4.0, "waiting_parts", False),
+    ("Vendor firmware for controller board CB-MAIN-5", "data_ai", "low", 6.0, "waiting_vendor", False),
+    ("Certification of a rebuilt KR-16 for Busan Metal", "testing", "urgent", 9.0, "in_progress", True),
+    ("Grease change interval for remanufactured reducers", "process", "low", 12.0, "resolved", True),
+    ("Can cracked lower-arm castings be welded?", "remanufacturing", "high", 15.0, "closed", True),
+    ("<script>alert('xss')</script> in a ticket title stays text", "other", "low", 0.3, "new", True),
+]
+
+
+def _seed_tickets(session: Session, users: dict[str, auth.User], robots: list[Robot]) -> None:
+    """Tickets in every state, opened at different times so SLA clocks show ok, warning and breached."""
+    from datetime import UTC, datetime, timedelta
+
+    from refurb.consulting import service as tickets
+    from refurb.consulting.models import CloseRequest, CommentCreate, TicketCreate, TimeEntryCreate, TransitionRequest
+
+    now = datetime.now(UTC)
+    kim, lee, mina, acme = users["kim"], users["lee"], users["mina"], users["acme"]
+    acme_robots = [r for r in robots if r.owner_org_id == acme.organisation_id]
+    for i, (title, category, priority, days, final, by_customer) in enumerate(TICKETS):
+        opened = now - timedelta(days=days)
+        robot = acme_robots[i % len(acme_robots)] if by_customer and acme_robots else robots[i % len(robots)]
+        part_ids = [p.id for p in parts_service.parts_of_robot(session, robot.id or 0)[:1]] or [
+            p.id for p in parts_service.list_parts(session, viewer=mina, owner_org_id=robot.owner_org_id, limit=1)[0]]
+        ticket = tickets.create_ticket(session, TicketCreate(
+            title=title, description=f"Raised about robot {robot.serial}.", category=category, priority=priority,
+            robot_ids=[robot.id], part_ids=[pid for pid in part_ids if pid]), requester=acme if by_customer else mina,
+            now=opened)
+        assignee = kim if category in ("testing", "remanufacturing") else lee
+        steps = {"new": [], "triaged": ["triaged"], "assigned": ["assigned"],
+                 "in_progress": ["assigned", "in_progress"],
+                 "waiting_customer": ["assigned", "in_progress", "waiting_customer"],
+                 "waiting_parts": ["assigned", "in_progress", "waiting_parts"],
+                 "waiting_vendor": ["assigned", "in_progress", "waiting_vendor"],
+                 "resolved": ["assigned", "in_progress", "resolved"],
+                 "closed": ["assigned", "in_progress"]}[final]
+        at = opened
+        for step in steps:
+            at = at + timedelta(hours=2)
+            tickets.transition(session, ticket, TransitionRequest(
+                to=step, assignee_id=assignee.id if step == "assigned" else None), actor=mina, now=at)
+            if step == "in_progress":
+                tickets.add_comment(session, ticket, CommentCreate(body="We are looking at the test data now."),
+                                    author=assignee, now=at)
+                tickets.add_comment(session, ticket, CommentCreate(body="Internal: compare with batch 2026-10.",
+                                                                   internal=True), author=assignee, now=at)
+                tickets.add_time(session, ticket, TimeEntryCreate(minutes=45, note="data review"), actor=assignee,
+                                 now=at)
+        if final == "closed":
+            tickets.close_ticket(session, ticket, CloseRequest(
+                resolution="Crack within the weldable zone; repair by TIG welding and re-test.",
+                verdicts=[{"robot_id": robot.id, "verdict": "process_change", "note": "add weld-repair step"}]),
+                actor=assignee, now=at + timedelta(hours=3))
+    tickets.check_sla(session, now=now)  # breach flags, warnings and escalations as the periodic check would
 
 
 def _seed_fleet_history(session: Session, types: dict[str, PartType], orgs: list[Any], tech: auth.User,

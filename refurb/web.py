@@ -210,4 +210,9 @@ def mount(app: FastAPI) -> None:
     from refurb.parts import pages as parts_pages
 
     app.include_router(parts_pages.router)
+    from dashboards import pages as dashboard_pages
+
+    app.include_router(dashboard_pages.router)
+    from refurb.telemetry import pages as telemetry_pages; app.include_router(telemetry_pages.router)  # noqa: E702, I001
+    from refurb.consulting import pages as consulting_pages; app.include_router(consulting_pages.router)  # noqa: E702, I001
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

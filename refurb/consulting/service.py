@@ -1297,3 +1297,42 @@ def find_user(session: Session, username: str) -> User:
     if user is None or not user.active:
         raise NotFoundError(f"no active user '{username}'")
     return user
+
+
+def sla_compliance(session: Session, *, viewer: User, start: datetime | None = None, end: datetime | None = None,
+                   org_id: int | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    """Tickets resolved per month (by resolution time) that met or breached their SLA, counted in the database.
+
+    A ticket breached when either its first-response or its resolution target was missed (flags kept up to date by
+    the SLA check and on every change). Customers get their own organisation's tickets only.
+    """
+    scope = customer_org_scope(viewer)
+    if scope is not None:
+        org_id = scope
+    if session.get_bind().dialect.name == "postgresql":
+        month = func.to_char(Ticket.resolved_at, "YYYY-MM")
+    else:
+        month = func.strftime("%Y-%m", Ticket.resolved_at)
+    breached = or_(col(Ticket.response_breached), col(Ticket.resolution_breached))
+    query = sa_select(month, breached, func.count()).where(col(Ticket.resolved_at).is_not(None))
+    if start is not None:
+        query = query.where(col(Ticket.resolved_at) >= start)
+    if end is not None:
+        query = query.where(col(Ticket.resolved_at) < end)
+    if org_id is not None:
+        query = query.where(Ticket.requester_org_id == org_id)
+    counts: dict[str, dict[str, int]] = {}
+    for m, was_breached, n in session.execute(query.group_by(month, breached)):
+        row = counts.setdefault(m, {"met": 0, "breached": 0})
+        row["breached" if was_breached else "met"] += int(n)
+    months = sorted(counts)
+    met = sum(c["met"] for c in counts.values())
+    total = met + sum(c["breached"] for c in counts.values())
+    open_query = sa_select(func.count()).select_from(Ticket).where(col(Ticket.resolved_at).is_(None))
+    if org_id is not None:
+        open_query = open_query.where(Ticket.requester_org_id == org_id)
+    open_breached = session.execute(open_query.where(breached)).scalar_one()
+    return {"months": months, "met": [counts[m]["met"] for m in months],
+            "breached": [counts[m]["breached"] for m in months],
+            "compliance": met / total if total else None, "resolved": total,
+            "open": session.execute(open_query).scalar_one(), "open_breached": open_breached}

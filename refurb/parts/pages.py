@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
+from refurb import certificates
 from refurb.auth import Role
 from refurb.db import SessionDep
 from refurb.parts import service
@@ -42,6 +43,37 @@ def part_context(session: Any, part: Any) -> dict[str, Any]:
 def passport(part_id: int, request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
     part = service.get_part(session, part_id, viewer=user)
     return render(request, "part.html", **part_context(session, part))
+
+
+@router.get("/parts/{part_id}/certificate", response_class=HTMLResponse)
+def part_certificate(part_id: int, request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
+    doc = certificates.part_certificate(session, service.get_part(session, part_id, viewer=user))
+    return render(request, "certificate.html", doc=doc, pdf_url=f"/parts/{part_id}/certificate.pdf",
+                  back_url=f"/parts/{part_id}")
+
+
+@router.get("/parts/{part_id}/certificate.pdf")
+def part_certificate_pdf(part_id: int, session: SessionDep, user: PageUser) -> Response:
+    doc = certificates.part_certificate(session, service.get_part(session, part_id, viewer=user))
+    return _pdf(doc, f"certificate-part-{doc['id']}.pdf")
+
+
+@router.get("/robots/{robot_id}/certificate", response_class=HTMLResponse)
+def robot_certificate(robot_id: int, request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
+    doc = certificates.robot_certificate(session, service.get_robot(session, robot_id, viewer=user), viewer=user)
+    return render(request, "certificate.html", doc=doc, pdf_url=f"/robots/{robot_id}/certificate.pdf",
+                  back_url=f"/robots/{robot_id}")
+
+
+@router.get("/robots/{robot_id}/certificate.pdf")
+def robot_certificate_pdf(robot_id: int, session: SessionDep, user: PageUser) -> Response:
+    doc = certificates.robot_certificate(session, service.get_robot(session, robot_id, viewer=user), viewer=user)
+    return _pdf(doc, f"certificate-robot-{doc['id']}.pdf")
+
+
+def _pdf(doc: dict[str, Any], filename: str) -> Response:
+    return Response(certificates.render_pdf(doc), media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{filename}"'})
 
 
 @router.get("/robots", response_class=HTMLResponse)

@@ -73,3 +73,66 @@ def test_pose_scatter() -> None:
     assert [t.name for t in fig.data] == ["P1", "commanded"]
     with pytest.raises(ValueError, match="dy"):
         figures.pose_scatter({"P1": ([0.0], [])})
+
+
+def test_time_series_can_keep_epoch_milliseconds() -> None:
+    fig = figures.time_series({"J1": ([0, 1000], [40.0, 41.0])}, title="T", epoch_ms=True)
+    assert list(fig.data[0].x) == [0, 1000]
+    assert fig.layout.xaxis.type == "date"
+
+
+def test_iso9283_pose_scatter_shows_ap_rp_barycentres_and_circles() -> None:
+    fig = figures.iso9283_pose_scatter({"P1": ([0.1, 0.3], [0.0, 0.2]), "P2": ([-0.1, -0.1], [0.05, 0.05])},
+                                       figures_mm={"P1": (0.2236, 0.3), "P2": (0.1118, 0.0)},
+                                       limits_mm=(0.5, 0.05))
+    names = [t.name for t in fig.data if t.showlegend is not False]
+    assert names == ["P1 · AP 0.224 · RP 0.300 mm", "P2 · AP 0.112 · RP 0.000 mm", "commanded"]
+    barycentre = next(t for t in fig.data if t.legendgroup == "P1" and t.mode == "markers" and len(t.x) == 1)
+    assert (barycentre.x[0], barycentre.y[0]) == pytest.approx((0.2, 0.1))
+    circle = next(t for t in fig.data if t.legendgroup == "P1" and t.mode == "lines")
+    radii = [math.hypot(x - 0.2, y - 0.1) for x, y in zip(circle.x, circle.y, strict=True)]
+    assert radii == pytest.approx([0.3] * len(radii))
+    assert not any(t.legendgroup == "P2" and t.mode == "lines" for t in fig.data)  # RP 0: no circle
+    assert "AP 0.224 mm (P1, limit 0.5)" in fig.layout.title.text
+    assert "RP 0.300 mm (P1, limit 0.05)" in fig.layout.title.text
+    assert fig.layout.yaxis.scaleanchor == "x"
+    with pytest.raises(ValueError, match=r"figures_mm\['P9'\]"):
+        figures.iso9283_pose_scatter({"P1": ([0.0], [0.0])}, figures_mm={"P9": (0.1, 0.1)})
+    with pytest.raises(ValueError, match="RP must be a finite number"):
+        figures.iso9283_pose_scatter({"P1": ([0.0], [0.0])}, figures_mm={"P1": (0.1, math.nan)})
+    with pytest.raises(ValueError, match=r"deviations_mm\['P1'\] dy"):
+        figures.iso9283_pose_scatter({"P1": ([0.0, 1.0], [0.0])})
+
+
+def test_bearing_spectrum_marks_defect_frequencies_and_harmonics() -> None:
+    freqs = [float(f) for f in range(0, 5001, 5)]
+    psd = [1e-5] * len(freqs)
+    env_f = [float(f) for f in range(1, 401)]
+    env = [1e-6] * len(env_f)
+    markers = {"FTF": 9.9, "BSF": 58.8, "BPFO": 89.6, "BPFI": 135.4}
+    fig = figures.bearing_spectrum(freqs, psd, envelope=(env_f, env), markers=markers, harmonics_of=["BPFO"],
+                                   band_hz=(1024.0, 4096.0), title="J3")
+    assert [t.name for t in fig.data] == ["envelope", "PSD"]
+    assert (fig.data[0].xaxis, fig.data[1].xaxis) == ("x", "x2")
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert [s.x0 for s in lines] == pytest.approx([9.9, 58.8, 89.6, 2 * 89.6, 3 * 89.6, 135.4])
+    assert {s.xref for s in lines} == {"x"}  # the markers sit on the envelope spectrum
+    band = next(s for s in fig.layout.shapes if s.type == "rect")
+    assert (band.x0, band.x1, band.xref) == (1024.0, 4096.0, "x2")
+    texts = [a.text for a in fig.layout.annotations]
+    assert "BPFO 89.6 Hz" in texts
+    assert "BPFI 135.4 Hz" in texts
+    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.yaxis2.type == "log"
+    assert list(fig.layout.xaxis.range) == [0, 400.0]
+    single = figures.bearing_spectrum([1.0, 2.0], [1.0, 2.0], markers={"BPFO": 1.5})
+    assert len(single.data) == 1
+    assert single.layout.shapes[0].x0 == 1.5
+    with pytest.raises(ValueError, match=r"markers\['BPFI'\]"):
+        figures.bearing_spectrum([1.0], [1.0], markers={"BPFI": 0.0})
+    with pytest.raises(ValueError, match="harmonics_of names 'BPFI'"):
+        figures.bearing_spectrum([1.0], [1.0], markers={"BPFO": 2.0}, harmonics_of=["BPFI"])
+    with pytest.raises(ValueError, match="envelope psd"):
+        figures.bearing_spectrum([1.0], [1.0], envelope=([1.0, 2.0], [1.0]))
+    with pytest.raises(ValueError, match="band_hz"):
+        figures.bearing_spectrum([1.0], [1.0], band_hz=(10.0, 5.0))
