@@ -196,18 +196,29 @@ def serve(host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.
 
 
 @app.command()
-def demo(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Upgrade the database, seed a demo center (once) and serve it."""
+def demo(host: str = "127.0.0.1", port: int = 8000,
+         live: Annotated[bool, typer.Option(help="simulated robots streaming on the test benches")] = True) -> None:
+    """Upgrade the database, seed a demo center (once), start simulated robots and serve it all."""
     from refurb import demo as demo_mod
     from refurb.migrations import runner
 
     engine = _engine()
     runner.upgrade(engine)
+    typer.echo("seeding the demo center (first start only) ...")
     logins = demo_mod.seed(engine)
-    typer.echo("demo logins (API tokens; the same user names work on the web login with password 'refurb-demo'):")
+    typer.echo(f"web login: any user below with password '{demo_mod.DEMO_PASSWORD}'; API tokens for scripts:")
     for role, username, token in logins:
         typer.echo(f"  {role:<11} {username:<10} {token}")
-    _serve(host, port)
+    benches = demo_mod.LiveBenches(engine, get_settings()).start() if live else None
+    if benches is not None:
+        for serial, faults in benches.robots:
+            typer.echo(f"  test bench: robot {serial} streaming live ({', '.join(faults) or 'healthy'})")
+    try:
+        _serve(host, port)
+    finally:
+        if benches is not None:
+            benches.stop()
+        typer.echo("refurb demo stopped")
 
 
 if __name__ == "__main__":  # pragma: no cover

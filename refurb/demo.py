@@ -49,14 +49,10 @@ CUSTOMERS = ["Acme Robotics", "Busan Metal Works", "Gimhae Auto Parts"]
 PART_TYPES: list[tuple[Any, ...]] = [
     ("SM-3K", "AC servo motor 3 kW (J1-J3)", PartCategory.SERVO_MOTOR, "09506000134352",
      [("steel", 6.5, 0.3), ("copper", 2.1, 0.1), ("aluminium", 1.4, 0.4), ("NdFeB magnet", 0.6, 0.0)], 30000, 1850.0,
-     3, {"max_temp_c": 85, "max_temp_rise_k": 45, "rated_current_a": 9.6, "max_current_ratio": 1.1,
-         "vibration_class": "iso10816-1_class_i",
-         "bearing": {"n_elements": 9, "ball_d_mm": 7.94, "pitch_d_mm": 39.04, "contact_angle_deg": 0}}),
+     3, "J1"),
     ("SM-1K", "AC servo motor 1 kW (J4-J6)", PartCategory.SERVO_MOTOR, "09506000134369",
      [("steel", 2.6, 0.3), ("copper", 0.9, 0.1), ("aluminium", 0.7, 0.4), ("NdFeB magnet", 0.2, 0.0)], 30000, 980.0,
-     3, {"max_temp_c": 85, "max_temp_rise_k": 45, "rated_current_a": 3.8, "max_current_ratio": 1.1,
-         "vibration_class": "iso10816-1_class_i",
-         "bearing": {"n_elements": 8, "ball_d_mm": 6.35, "pitch_d_mm": 28.5, "contact_angle_deg": 0}}),
+     3, "J4"),
     ("RV-80E", "RV reducer (J1-J3)", PartCategory.REDUCER, "09506000134376",
      [("steel", 17.0, 0.3), ("cast iron", 1.5, 0.5)], 20000, 4200.0, 3,
      {"vibration_class": "iso10816-1_class_i"}),
@@ -102,7 +98,11 @@ def seed_center(session: Session, *, rng: random.Random) -> dict[str, Any]:
         users[username] = user
     orgs = [auth.get_or_create_organisation(session, name=n) for n in CUSTOMERS]
     types: dict[str, PartType] = {}
+    from refurb.telemetry.simulate import DEFAULT_PROFILE
+
     for number, name, cat, gtin, materials, life_h, price, _, limits in PART_TYPES:
+        if isinstance(limits, str):  # a motor: the datasheet limits and bearing of that joint's profile
+            limits = {k: v for k, v in DEFAULT_PROFILE.test_limits(int(limits[1])).items() if k != "joint"}
         types[number] = parts_service.create_part_type(session, PartTypeCreate(
             part_number=number, name=name, category=cat, manufacturer="Demo OEM", gtin=gtin,
             compatible_models=["KR-16", "KR-30"], design_life_h=life_h, industry_average_life_h=life_h * 0.8,
@@ -119,6 +119,7 @@ def seed_center(session: Session, *, rng: random.Random) -> dict[str, Any]:
         _seed_robot(session, robot, stage, types, tech, rng)
     _seed_fleet_history(session, types, orgs, tech, rng)
     _seed_moves(session, robots, types, tech)
+    _seed_test_history(session, robots, users)
     _seed_tickets(session, users, robots)
     return {"users": users, "orgs": orgs, "types": types, "robots": robots}
 
@@ -161,14 +162,8 @@ def _seed_robot(session: Session, robot: Robot, stage: str, types: dict[str, Par
             continue
         _event(session, part, tech, EventType.REASSEMBLED, station="assembly")
         _event(session, part, tech, EventType.INSTALLED, robot_id=robot.id, position=position, station="assembly")
-        if stage == "on_test":
-            continue
-        _event(session, part, tech, EventType.TESTED, passed=True, station="test-bench-1",
-               results=[{"name": "run-in 16 h", "measured": 16.2, "limit": 16, "passed": True}])
-        _event(session, part, tech, EventType.CERTIFIED, station="test-bench-1")
-        _event(session, part, tech, EventType.DISPOSITIONED, disposition=Disposition.REUSE, reason="certified")
     status = {"received": RobotStatus.RECEIVED, "reman": RobotStatus.IN_REMANUFACTURING,
-              "on_test": RobotStatus.ON_TEST, "shipped": RobotStatus.SHIPPED}[stage]
+              "on_test": RobotStatus.ON_TEST, "shipped": RobotStatus.ON_TEST}[stage]  # shipped after its run
     parts_service.set_robot_status(session, robot, status)
     if stage == "reman" and parts:
         suspect = parts[0][0]
@@ -196,6 +191,64 @@ def _seed_moves(session: Session, robots: list[Robot], types: dict[str, PartType
     for i in range(3):
         parts_service.create_part(session, PartCreate(serial=f"SM-3K-NEW{i + 1:02d}",
                                                       part_type_id=types["SM-3K"].id or 0))
+
+
+def certification_template(session: Session, actor: auth.User) -> Any:
+    """The KR-16 certification template (datasheet AP 0.5 mm, RP 0.05 mm), created once."""
+    from refurb.telemetry import runs_service
+    from refurb.telemetry.runs import TestKind, TestTemplateCreate
+
+    for template in runs_service.list_templates(session, robot_model="KR-16", kind=TestKind.CERTIFICATION)[0]:
+        return template
+    return runs_service.create_template(session, TestTemplateCreate(
+        name="KR-16 certification (16 h run-in)", kind=TestKind.CERTIFICATION, robot_model="KR-16",
+        checks=runs_service.default_certification_checks(ap_limit_mm=0.5, rp_limit_mm=0.05)), actor=actor)
+
+
+def _backdate_installations(session: Session, robot: Robot, days: float) -> None:
+    """Demo history: the robot was assembled before its run-in (installation periods, not the event record)."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from refurb.parts.models import Installation
+
+    for inst in session.exec(select(Installation).where(Installation.robot_id == robot.id)):
+        inst.installed_at = inst.installed_at - timedelta(days=days)
+        session.add(inst)
+    session.flush()
+
+
+def _seed_test_history(session: Session, robots: list[Robot], users: dict[str, auth.User]) -> None:
+    """Shipped robots passed a simulated 16.5 h certification run (their parts then certified and shipped)."""
+    import time
+    from datetime import UTC, datetime
+
+    from refurb.telemetry import runs_service
+    from refurb.telemetry.runs import TestRunCreate
+    from refurb.telemetry.simulate import SimulationConfig, insert_simulated_run
+
+    tech = users["tae"]
+    template = certification_template(session, users["mina"])
+    for robot, stage in zip(robots, STAGES, strict=True):
+        if stage != "shipped":
+            continue
+        _backdate_installations(session, robot, 3)
+        end_ms = int(time.time() * 1000) - 3_600_000
+        config = SimulationConfig(start_ms=end_ms - int(16.5 * 3600 * 1000), duration_s=16.5 * 3600,
+                                  sample_period_s=60.0, capture_every_s=4 * 3600.0, seed=robot.id or 0)
+        insert_simulated_run(session, robot.id or 0, config)
+        run = runs_service.start_run(session, TestRunCreate(
+            robot_id=robot.id, template_id=template.id,
+            window_start=datetime.fromtimestamp(config.start_ms / 1000, tz=UTC)), actor=tech)
+        runs_service.finish_run(session, run, actor=tech,
+                                window_end=datetime.fromtimestamp(config.end_ms / 1000, tz=UTC))
+        for part in parts_service.parts_of_robot(session, robot.id or 0):
+            if part.last_test_passed:
+                _event(session, part, tech, EventType.CERTIFIED, station="test-bench-1")
+                _event(session, part, tech, EventType.DISPOSITIONED, disposition=Disposition.REUSE,
+                       reason=f"certified with robot {robot.serial}")
+        parts_service.set_robot_status(session, robot, RobotStatus.SHIPPED)
 
 
 # (title, category, priority, days ago opened, final state, customer asks?)
@@ -281,3 +334,89 @@ def _seed_fleet_history(session: Session, types: dict[str, PartType], orgs: list
                        reason="failure: wear-out", station="inspection")
             else:
                 _event(session, part, tech, EventType.INSPECTED, grade=Grade.B, station="inspection")
+
+
+# --- live robots on the test benches ------------------------------------------------------------------------------
+
+LIVE_SPEEDUP = 30.0  # simulated seconds per wall second: a 16.5 h run-in plays in about 33 minutes
+LIVE_FAULTS = ((), ("outer_race:J3",))  # the second bench robot has an outer-race defect on J3
+
+
+class _Stopped(Exception):
+    pass
+
+
+class LiveBenches:
+    """Simulated robots on the test benches publishing over MQTT while the demo runs; one has a fault."""
+
+    def __init__(self, engine: Engine, settings: Any) -> None:
+        self.engine, self.settings = engine, settings
+        self.stop_event = __import__("threading").Event()
+        self.threads: list[Any] = []
+        self.robots: list[tuple[str, tuple[str, ...]]] = []
+
+    def start(self) -> LiveBenches:
+        import threading
+        import time
+        from datetime import UTC, datetime
+
+        from refurb.telemetry import runs_service
+        from refurb.telemetry.runs import RunState, TestRunCreate
+        from refurb.telemetry.simulate import SimulationConfig, parse_fault, parse_mqtt_url, simulated_start_ms
+
+        url = self.settings.mqtt_url or f"mqtt://127.0.0.1:{self.settings.embedded_mqtt_port}"
+        target = parse_mqtt_url(url)
+        duration_s = 16.5 * 3600
+        start_ms = simulated_start_ms(int(time.time() * 1000), duration_s, LIVE_SPEEDUP)
+        with session_scope(self.engine) as session:
+            admin = auth.get_user_by_username(session, "mina")
+            tech = auth.get_user_by_username(session, "tae")
+            if admin is None or tech is None:
+                return self
+            bench, _ = parts_service.list_robots(session, viewer=admin, status=RobotStatus.ON_TEST, limit=len(
+                LIVE_FAULTS))
+            template = certification_template(session, admin)
+            for robot, faults in zip(bench, LIVE_FAULTS, strict=False):
+                running, _ = runs_service.list_runs(session, viewer=admin, robot_id=robot.id, state=RunState.RUNNING)
+                if not running:
+                    _backdate_installations(session, robot, 1)
+                    runs_service.start_run(session, TestRunCreate(
+                        robot_id=robot.id, template_id=template.id,
+                        window_start=datetime.fromtimestamp(start_ms / 1000, tz=UTC)), actor=tech)
+                self.robots.append((robot.serial, faults))
+        for n, (serial, faults) in enumerate(self.robots):
+            config = SimulationConfig(start_ms=start_ms, duration_s=duration_s, sample_period_s=2.0,
+                                      capture_every_s=900.0, faults=tuple(parse_fault(f) for f in faults), seed=n)
+            thread = threading.Thread(target=self._run, args=(config, serial, target), daemon=True,
+                                      name=f"bench-{serial}")
+            thread.start()
+            self.threads.append(thread)
+        return self
+
+    def _sleep(self, seconds: float) -> None:
+        if self.stop_event.wait(max(seconds, 0.0)):
+            raise _Stopped
+
+    def _run(self, config: Any, serial: str, target: Any) -> None:
+        import logging
+
+        from refurb.telemetry.simulate import publish
+
+        log = logging.getLogger("refurb.demo")
+        for _ in range(60):  # the broker starts with the web app: retry until it answers
+            try:
+                publish(config, serial, target, speedup=LIVE_SPEEDUP, sleep=self._sleep)
+                return
+            except _Stopped:
+                return
+            except (ConnectionError, OSError):
+                if self.stop_event.wait(1.0):
+                    return
+            except Exception as exc:  # noqa: BLE001 - a simulated robot must never take the demo server down
+                log.warning("simulated robot %s stopped: %s", serial, exc)
+                return
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(5)
