@@ -257,9 +257,9 @@ def iso9283_pose_scatter(deviations_mm: Mapping[str, tuple[Sequence[float], Sequ
         parts = [f"AP {worst_ap[1][0]:.3f} mm ({worst_ap[0]}" + (f", limit {ap_limit:g})" if ap_limit else ")"),
                  f"RP {worst_rp[1][1]:.3f} mm ({worst_rp[0]}" + (f", limit {rp_limit:g})" if rp_limit else ")")]
         title = f"{title}<br><sub>worst pose: {' · '.join(parts)}</sub>"
-    fig.update_layout(LAYOUT, title=title, xaxis_title="dx (mm)", yaxis_title="dy (mm)", height=420,
+    fig.update_layout(LAYOUT, title=title, xaxis_title="dx (mm)", yaxis_title="dy (mm)", height=480,
                       margin={"l": 60, "r": 20, "t": 70, "b": 40},
-                      legend={"orientation": "v", "x": 1.02, "y": 1, "xanchor": "left"})
+                      legend={"orientation": "h", "x": 0, "y": -0.2, "yanchor": "top"})
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig
 

@@ -9,6 +9,7 @@ from refurb.consulting import router as consulting_router
 from refurb.metrics import router as metrics_router
 from refurb.parts import router as parts_router
 from refurb.telemetry import router as telemetry_router
+from refurb.telemetry import runs_router
 
 API_PREFIX = "/api/v1"
 
@@ -19,6 +20,7 @@ def build_api_router() -> APIRouter:
     api.include_router(users.router)
     api.include_router(parts_router.router)
     api.include_router(telemetry_router.router)
+    api.include_router(runs_router.router)
     api.include_router(metrics_router.router)
     api.include_router(consulting_router.router)
     return api

@@ -213,6 +213,10 @@ def mount(app: FastAPI) -> None:
     from dashboards import pages as dashboard_pages
 
     app.include_router(dashboard_pages.router)
-    from refurb.telemetry import pages as telemetry_pages; app.include_router(telemetry_pages.router)  # noqa: E702, I001
-    from refurb.consulting import pages as consulting_pages; app.include_router(consulting_pages.router)  # noqa: E702, I001
+    from refurb.telemetry import pages as telemetry_pages
+
+    app.include_router(telemetry_pages.router)
+    from refurb.consulting import pages as consulting_pages
+
+    app.include_router(consulting_pages.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

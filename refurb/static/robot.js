@@ -79,7 +79,8 @@
     if (s.velocity_mm_s !== undefined) {
       kv("Velocity RMS 10–1000 Hz", fmt(s.velocity_mm_s, 3) + " mm/s · ISO 10816 zone " + s.zone);
     }
-    for (const [name, d] of Object.entries(s.defects || {})) {
+    for (const name of ["BPFO", "BPFI"].filter((n) => s.defects && s.defects[n])) {
+      const d = s.defects[name];
       kv(name + " line", el("span", {}, d.fundamental_db === null ? "—" : "+" + fmt(d.fundamental_db, 3) + " dB over background ",
          badge(d.detected ? "defect pattern" : "clear", d.detected ? "bad" : "ok")));
     }

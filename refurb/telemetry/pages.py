@@ -241,9 +241,10 @@ def _charts(session: Session, robot_id: int, joints: Sequence[int], start_ms: in
         chart_keys = [key_of(n) for n in joints]
         fig = figures.time_series({f"J{n}": series[key_of(n)] for n in joints}, title=title, y_title=unit,
                                   limits=limits, epoch_ms=True)
-        fig.update_layout(height=320, margin={"l": 50, "r": 20, "t": 40, "b": 30}, xaxis_title=None,
-                          legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
-        charts.append({"id": f"chart-{name}", "title": title, "keys": chart_keys, "figure": _figure(fig),
+        # the page titles each chart in HTML: the legend gets the top line to itself, also on a narrow tablet
+        fig.update_layout(height=300, margin={"l": 50, "r": 15, "t": 30, "b": 30}, title=None, xaxis_title=None,
+                          legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "xanchor": "left"})
+        charts.append({"id": f"chart-{name}", "title": title, "unit": unit, "keys": chart_keys, "figure": _figure(fig),
                        "points": sum(len(series[k][0]) for k in chart_keys)})
     return charts, interval_ms
 

@@ -8,8 +8,7 @@ import time
 
 from sqlmodel import Session
 
-from refurb.api import API_PREFIX
-from refurb.telemetry import runs_router, runs_service
+from refurb.telemetry import runs_service
 from refurb.telemetry import service as telemetry_service
 from refurb.telemetry.parsing import parse_message
 from refurb.telemetry.runs import TestRunCreate
@@ -31,8 +30,6 @@ def store(engine, serial: str, ts_ms: int, values: dict[str, float]) -> None:  #
 
 
 def test_live_telemetry_arrives_on_the_robot_page(live, page) -> None:  # type: ignore[no-untyped-def]
-    if not any(getattr(route, "path", "") == f"{API_PREFIX}/test-runs" for route in live.app.routes):
-        live.app.include_router(runs_router.router, prefix=API_PREFIX)  # until refurb/api.py includes them
     with Session(live.engine, expire_on_commit=False) as s:
         tech, _ = make_user(s, "technician", password="bench-pass-1")
         robot = make_robot(s, actor=tech)

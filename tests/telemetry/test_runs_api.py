@@ -4,24 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from refurb.api import API_PREFIX
-from refurb.telemetry import runs_router
 from tests.factories import headers, make_robot, make_user
 from tests.telemetry.test_runs_support import equip, ms_to_dt, simulate
-
-
-@pytest.fixture
-def app(app: FastAPI) -> FastAPI:
-    """The app with the run routes (mounted here until refurb/api.py includes them)."""
-    if not any(getattr(route, "path", "") == f"{API_PREFIX}/test-runs" for route in app.routes):
-        app.include_router(runs_router.router, prefix=API_PREFIX)
-    return app
-
 
 QUICK_CHECKS: list[dict[str, Any]] = [{"type": "run_in_hours", "limit": 0.5}, {"type": "motor_temp_max"},
                                       {"type": "current_ratio"}, {"type": "vibration_zone", "joints": ["J1", "J3"]},
