@@ -225,9 +225,18 @@ def _seed_test_history(session: Session, robots: list[Robot], users: dict[str, a
     from datetime import UTC, datetime
 
     from refurb.telemetry import runs_service
-    from refurb.telemetry.runs import TestRunCreate
+    from refurb.telemetry.runs import AlarmRuleCreate, TestRunCreate
     from refurb.telemetry.simulate import SimulationConfig, insert_simulated_run
 
+    for rule in (
+        AlarmRuleCreate(name="Motor hot", key="j*_temp_c", comparison=">", threshold=55.0, n_consecutive=5,
+                        clear_threshold=52.0, severity="warning", robot_model="KR-16"),
+        AlarmRuleCreate(name="Motor overheating", key="j*_temp_c", comparison=">", threshold=80.0, n_consecutive=3,
+                        clear_threshold=75.0, severity="critical", robot_model="KR-16"),
+        AlarmRuleCreate(name="Current above rated", key="j*_current_a", comparison=">", threshold=6.2,
+                        for_duration_s=30.0, clear_threshold=5.5, severity="warning", robot_model="KR-16"),
+    ):
+        runs_service.create_alarm_rule(session, rule)
     tech = users["tae"]
     template = certification_template(session, users["mina"])
     for robot, stage in zip(robots, STAGES, strict=True):
