@@ -85,3 +85,13 @@ def test_plotly_is_served_locally(client: TestClient) -> None:
     assert r.headers["content-type"].startswith("text/javascript")
     assert len(r.content) > 1_000_000
     assert client.get("/static/scan.js").status_code == 200
+
+
+def test_passport_shows_the_reuse_score_circularity_and_verdicts(client: TestClient, session) -> None:  # type: ignore[no-untyped-def]
+    login(client, session, "technician")
+    part = make_part(session)
+    r = client.get(f"/parts/{part.id}")
+    assert r.status_code == 200
+    for heading in ("Reuse score", "Circularity", "Expert verdicts", "Genealogy", "Test results"):
+        assert heading in r.text
+    assert "economics" in r.text

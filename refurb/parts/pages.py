@@ -42,7 +42,11 @@ def part_context(session: Any, part: Any) -> dict[str, Any]:
 @router.get("/parts/{part_id}", response_class=HTMLResponse)
 def passport(part_id: int, request: Request, session: SessionDep, user: PageUser) -> HTMLResponse:
     part = service.get_part(session, part_id, viewer=user)
-    return render(request, "part.html", **part_context(session, part))
+    from refurb.metrics import service as metrics_service
+
+    dpp = metrics_service.passport(session, part_id, viewer=user, settings=request.app.state.settings)
+    return render(request, "part.html", **part_context(session, part), score=dpp["score"], verdicts=dpp["verdicts"],
+                  circularity=dpp["circularity"], materials_info=dpp["materials"])
 
 
 @router.get("/parts/{part_id}/certificate", response_class=HTMLResponse)
