@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     mqtt_shared_group: str | None = Field(default=None, description="MQTT v5 shared-subscription group name.")
     embedded_mqtt_port: int = 1884
     ingest_enabled: bool = True
-    # telemetry ingest (docs/telemetry.md): batches, flow control (receive maximum), session, retention
+    # telemetry ingest (docs/api.md (Telemetry ingest)): batches, flow control (receive maximum), session, retention
     ingest_batch_size: int = Field(default=2000, gt=0, description="Messages per commit at most.")
     ingest_flush_interval_s: float = Field(default=0.2, gt=0, description="Commit at least this often.")
     ingest_queue_max_messages: int = Field(default=20000, ge=10, le=65535,
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = 10
     session_secret: str = Field(default="change-me-in-production", description="Signs page session cookies.")
     check_schema_on_start: bool = True
-    # consulting (docs/consulting.md): business calendar of the SLA clock, checks, reopening, attachments, automation
+    # consulting (docs/api.md, Consulting tickets): SLA business calendar, checks, reopening, attachments, automation
     sla_timezone: str = "Asia/Seoul"
     sla_workdays: list[int] = Field(default=[0, 1, 2, 3, 4], description="Weekday numbers, Monday 0 ... Sunday 6.")
     sla_day_start: time = time(9, 0)
@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     auto_ticket_on_failed_certification: bool = True
     auto_ticket_on_failed_run: bool = False
     auto_ticket_on_critical_alarm: bool = True
-    # scoring and metrics (docs/metrics.md): reuse-score weights and thresholds, warranty, reliability, economics
+    # scoring and metrics (docs/api.md (metrics)): reuse-score weights and thresholds, warranty, reliability, economics
     score_weight_grade: float = Field(default=0.25, ge=0, le=1, description="Weights sum to 1 (refurb.scoring.reuse).")
     score_weight_test: float = Field(default=0.25, ge=0, le=1)
     score_weight_reliability: float = Field(default=0.20, ge=0, le=1)

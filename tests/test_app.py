@@ -129,7 +129,8 @@ def test_non_finite_numbers_in_a_body_are_a_clear_422(client: TestClient, sessio
     for raw, word in ((b'{"part_number": "N-1", "name": "x", "new_price": NaN}', "NaN"),
                       (b'{"part_number": "N-1", "name": "x", "new_price": -Infinity}', "-Infinity"),
                       (b'{"part_number": "N-1", "name": "x", "new_price": 1e400}', "1e400")):
-        r = client.post("/api/v1/part-types", content=raw, headers=headers(token) | {"content-type": "application/json"})
+        r = client.post("/api/v1/part-types", content=raw,
+                        headers=headers(token) | {"content-type": "application/json"})
         assert r.status_code == 422, r.text
         assert word in r.json()["detail"]
     assert client.get("/api/v1/part-types", headers=headers(token)).json()["count"] == 0

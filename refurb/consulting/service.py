@@ -99,7 +99,7 @@ TRANSITIONS: dict[TicketState, frozenset[TicketState]] = {
 
 ASSIGNABLE_ROLES = frozenset({Role.CONSULTANT, Role.MANAGER, Role.ADMIN})
 
-# --- SLA policy defaults (business hours on the center calendar; docs/consulting.md) -----------------------------
+# --- SLA policy defaults (business hours on the center calendar; docs/api.md, Consulting tickets) ---------------
 
 DEFAULT_POLICIES: dict[TicketPriority, tuple[float, float]] = {
     TicketPriority.URGENT: (1.0, 9.0),  # answer within the hour, solve within one business day

@@ -20,7 +20,7 @@ from refurb.parts.models import EventType, Part, PartEvent, PartStatus
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-#: Dispositions that end a part's life; with a failure reason they count as failures (docs/metrics.md).
+#: Dispositions that end a part's life; with a failure reason they count as failures (docs/api.md (metrics)).
 END_OF_LIFE = ("scrap", "recycle")
 #: Verdicts that count as failures of the part they land on (consulting records them as part events).
 FAILURE_VERDICTS = ("scrap", "require_replacement")
@@ -199,7 +199,7 @@ class Failure:
 
 
 def failure_of_event(type_: str, details: dict[str, Any], *, is_failure_reason: Any) -> str | None:
-    """Return why an event on a part is a failure of that part, or None (the rule in docs/metrics.md)."""
+    """Return why an event on a part is a failure of that part, or None (the rule in docs/api.md (metrics))."""
     if type_ == EventType.TESTED and details.get("passed") is False:
         return "failed test" + (f" (test run {details['test_run_id']})" if details.get("test_run_id") else "")
     if type_ == EventType.DISPOSITIONED and details.get("disposition") in END_OF_LIFE:

@@ -95,7 +95,7 @@ def circularity_kpis(request: Request, session: SessionDep, user: CurrentUser,
                      end: datetime | None = Query(None, description="ISO time with zone; intakes before"),
                      org: int | None = Query(None, description="organisation id; customers: always their own")
                      ) -> dict[str, Any]:
-    """Remanufacturing KPIs and circularity figures over a period (definitions in docs/metrics.md)."""
+    """Remanufacturing KPIs and circularity figures over a period (definitions in docs/api.md (metrics))."""
     return service.kpis(session, viewer=user, start=start, end=end, org_id=org, settings=_settings(request))
 
 

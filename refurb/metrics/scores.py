@@ -2,7 +2,7 @@
 
 One code path serves every trigger: the part-event hook (one part, or every part of a type when a failure changed
 the type's reliability model), a full recompute (CLI, API, benchmark) and the first read of a part. Inputs,
-defaults and rules: ``docs/metrics.md``.
+defaults and rules: ``docs/api.md (metrics)``.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ class ScoredParts:
 
 def _verdict(status: str, quarantined: bool, event: tuple[int, str, dict[str, Any]] | None
              ) -> tuple[str | None, dict[str, Any] | None]:
-    """Return the verdict that applies now and where it came from (docs/metrics.md: verdicts)."""
+    """Return the verdict that applies now and where it came from (docs/api.md (metrics): verdicts)."""
     end = gather.terminal(status)
     if end is not None:
         return end, {"from": "status", "status": status}

@@ -1,6 +1,6 @@
 """Center-level figures: fleet reliability per part type and per robot, the MCI calculator, circularity per part
 type / robot / center, the remanufacturing KPIs and the part passport. Reuse scores live in
-:mod:`refurb.metrics.scores`. Definitions: ``docs/metrics.md``."""
+:mod:`refurb.metrics.scores`. Definitions: ``docs/api.md (metrics)``."""
 
 from __future__ import annotations
 
@@ -167,7 +167,7 @@ def robot_reliability(session: Session, robot_id: int, *, viewer: User | None,
         "n_failures": len(failures), "n_repairs": len(repairs), "mtbf_h": None, "mttr_h": None,
         "availability": None, "failures": failures,
         "basis": "operating hours from part installations; failures by the reliability rule; repair time in clock "
-                 "hours from removal to the replacement's installation (docs/metrics.md)",
+                 "hours from removal to the replacement's installation (docs/api.md (metrics))",
     }
     if operating_h > 0:
         stats = mtbf_mttr(operating_h, repairs, n_failures=len(failures))
@@ -516,7 +516,7 @@ def kpis(session: Session, *, viewer: User, start: datetime | None = None, end: 
          org_id: int | None = None, settings: Settings | None = None) -> dict[str, Any]:
     """Remanufacturing and circularity KPIs over intakes in [start, end) for one organisation or the center.
 
-    Customers always get their own organisation. Every figure is defined in docs/metrics.md (section KPIs).
+    Customers always get their own organisation. Every figure is defined in docs/api.md (metrics) (section KPIs).
     """
     settings = _settings(settings)
     scope_org = customer_org_scope(viewer)
@@ -608,7 +608,7 @@ def kpis(session: Session, *, viewer: User, start: datetime | None = None, end: 
                             "reman_energy_kg": energy_kg, "new_parts_fitted_kg": new_parts_kg,
                             "unmatched_materials_kg": unmatched, "factors_version": factors.version},
         "center_mci": center,
-        "definitions": "docs/metrics.md#kpis",
+        "definitions": "docs/api.md (metrics)#kpis",
     }
 
 
@@ -648,7 +648,7 @@ def _verdicts(session: Session, part: Part, events: Sequence[PartEvent]) -> list
 
 def passport(session: Session, part_id: int, *, viewer: User | None, settings: Settings | None = None
              ) -> dict[str, Any]:
-    """One JSON document for a serialised part, shaped for a Digital Product Passport (docs/metrics.md)."""
+    """One JSON document for a serialised part, shaped for a Digital Product Passport (docs/api.md (metrics))."""
     settings = _settings(settings)
     part = parts_service.get_part(session, part_id, viewer=viewer)
     assert part.id is not None

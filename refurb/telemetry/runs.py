@@ -1,5 +1,5 @@
 """Tables and API shapes of test runs and alarms: templates with their checks, runs, per-check results, alarm
-rules, alarm state and alarms (docs/testing-runs.md).
+rules, alarm state and alarms (docs/api.md (Test runs)).
 
 Telemetry key convention the checks read (one robot, joints numbered 1..9 from the base):
 ``j{n}_temp_c`` motor temperature in °C, ``j{n}_current_a`` motor current in A, ``j{n}_speed_hz`` speed of the motor

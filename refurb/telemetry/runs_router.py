@@ -1,7 +1,7 @@
 """REST routes of test runs and alarms: parse, authorise, call one service function, shape the response.
 
 Technicians and managers run tests; managers define templates and alarm rules; customers read their own robots'
-runs and alarms (docs/testing-runs.md).
+runs and alarms (docs/api.md (Test runs)).
 """
 
 from __future__ import annotations

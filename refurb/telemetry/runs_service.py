@@ -1,7 +1,7 @@
 """Test runs and alarms: templates, the run state machine, judging a run's data window with the pure checks of
 ``telemetry/analysis.py``, 'tested' events on the parts, failure-reason counts, and alarm rules on live samples.
 
-Functions take the session first and never commit (docs/testing-runs.md explains the checks, their defaults and
+Functions take the session first and never commit (docs/api.md (Test runs) explains the checks, their defaults and
 which part each check lands on).
 """
 
@@ -68,7 +68,7 @@ from refurb.telemetry.runs import (
 
 log = logging.getLogger(__name__)
 
-# --- defaults (docs/testing-runs.md justifies each) --------------------------------------------------------------
+# --- defaults (docs/api.md (Test runs) justifies each) --------------------------------------------------------------
 
 DEFAULT_RUN_IN_H = 16.0  # standards.md §7: functional run-in of at least 16 hours before certification
 DEFAULT_RUN_IN_MAX_GAP_S = 120.0  # a gap longer than this (robot stopped or not reporting) is not run-in time
@@ -361,7 +361,7 @@ def _checks_for(entry: PartAtJoint) -> frozenset[CheckType]:
 
 
 def concerns(entry: PartAtJoint, row: RunCheckResult) -> bool:
-    """Whether a check result belongs in this part's 'tested' event (docs/testing-runs.md, "Which part")."""
+    """Whether a check result belongs in this part's 'tested' event (docs/api.md (Test runs), "Which part")."""
     if CheckType(row.check_type) not in _checks_for(entry):
         return False
     if row.joint is None:

@@ -1,5 +1,5 @@
 """Simulated 6-axis robots under test: realistic telemetry with injected faults, published over MQTT or written
-straight into the telemetry tables (docs/testing-runs.md, "Simulator").
+straight into the telemetry tables (docs/api.md (Test runs), "Simulator").
 
 The generator functions are pure (numpy only) and deterministic for a seed, so tests use them without a broker:
 

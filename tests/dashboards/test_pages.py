@@ -38,7 +38,7 @@ def test_aggregates_match_the_hand_count(session: Session) -> None:
     assert len(intake["months"]) == 1
     assert {k: v[0] for k, v in intake["series"].items()} == {"reuse": 2, "remanufacture": 1, "recycle": 1,
                                                                "scrap": 1, "pending": 2}
-    flows = dict(((a, b), n) for a, b, n in dashboard.grade_flows(session, start=None, end=None, org_id=None))
+    flows = {(a, b): n for a, b, n in dashboard.grade_flows(session, start=None, end=None, org_id=None)}
     assert flows[("intake", "grade A")] == 2
     assert flows[("intake", "not inspected")] == 1
     assert flows[("grade A", "reuse")] == 2

@@ -280,6 +280,44 @@ def test_ack_many_writes_exactly_what_ack_would() -> None:
         assert written[0] == written[1] == b"".join(bytes([0x40, 2, m >> 8, m & 0xFF]) for m in mids)
 
 
+def test_the_publish_fast_path_builds_the_message_paho_would() -> None:
+    """Feed real PUBLISH packets (QoS 0/1, with and without MQTT 5 properties) to both paths and compare."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    def publish_packet(protocol: int, qos: int, with_props: bool) -> tuple[int, bytes]:
+        sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="p", protocol=protocol)
+        a, b = socket.socketpair()
+        sender._sock = a
+        sender._state = mqtt._ConnectionState.MQTT_CS_CONNECTED
+        props = None
+        if with_props:
+            props = Properties(PacketTypes.PUBLISH)
+            props.ContentType = "application/json"
+        sender.publish("refurb/v1/robots/R-1/telemetry", b'{"v": 1}', qos=qos, retain=True, properties=props)
+        raw = b.recv(4096)
+        a.close()
+        b.close()
+        length_bytes = 1 if raw[1] < 128 else 2
+        return raw[0], raw[1 + length_bytes:]
+
+    for protocol in (mqtt.MQTTv311, mqtt.MQTTv5):
+        for qos in (0, 1):
+            for with_props in ((False, True) if protocol == mqtt.MQTTv5 else (False,)):
+                header, body = publish_packet(protocol, qos, with_props)
+                seen = []
+                for fast in (True, False):
+                    client = ingest._Client(mqtt.CallbackAPIVersion.VERSION2, client_id="c", protocol=protocol,
+                                            manual_ack=True)
+                    client.on_message = lambda c, u, m, _seen=seen: _seen.append(
+                        (m.mid, m.topic, m.payload, m.qos, m.retain, m.dup))
+                    client._in_packet = {"command": header, "packet": body}
+                    handle = client._handle_publish if fast else super(ingest._Client, client)._handle_publish
+                    assert handle() == mqtt.MQTT_ERR_SUCCESS
+                assert seen[0] == seen[1], (protocol, qos, with_props)
+                assert seen[0][1:4] == ("refurb/v1/robots/R-1/telemetry", b'{"v": 1}', qos)
+
+
 def test_buffered_socket_serves_small_reads_from_one_recv() -> None:
     a, b = socket.socketpair()
     buffered = ingest._BufferedSocket(a)
