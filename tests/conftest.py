@@ -40,11 +40,11 @@ def pg_engine() -> Iterator[Engine]:
     admin.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """A fresh, empty database with the current schema."""
+def database(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Engine]:
+    """Yield an empty database of the requested backend: SQLite at `sqlite_url`, or this process's PostgreSQL
+    schema, emptied again afterwards."""
     if request.param == "sqlite":
-        eng = make_engine(url="sqlite://")
+        eng = make_engine(url=sqlite_url)
         metadata.create_all(eng)
         yield eng
         eng.dispose()
@@ -54,6 +54,12 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with eng.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """A fresh, empty database with the current schema."""
+    yield from database(request, "sqlite://")
 
 
 @pytest.fixture

@@ -22,15 +22,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from refurb.config import Settings
-from refurb.db import make_engine
-from refurb.models import metadata
 from refurb.telemetry.broker import EmbeddedBroker
 from refurb.telemetry.ingest import IngestWorker
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, database
 
 TEST_MQTT_URL = os.environ.get("REFURB_TEST_MQTT_URL")
 
@@ -116,17 +113,7 @@ UNLIMITED_QUEUE = ("allow_anonymous true", "max_queued_messages 0", "max_infligh
 @pytest.fixture(params=BACKENDS)
 def ingest_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A database a worker thread and the test can use at once: a SQLite file, or PostgreSQL when configured."""
-    if request.param == "sqlite":
-        eng = make_engine(url=f"sqlite:///{tmp_path / 'ingest.db'}")
-        metadata.create_all(eng)
-        yield eng
-        eng.dispose()
-        return
-    eng = request.getfixturevalue("pg_engine")
-    yield eng
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with eng.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield from database(request, f"sqlite:///{tmp_path / 'ingest.db'}")
 
 
 def ingest_settings(url: str, **overrides: Any) -> Settings:
