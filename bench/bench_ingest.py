@@ -1,11 +1,12 @@
-"""Telemetry ingest throughput: drain a preloaded QoS 1 backlog with mosquitto_sub, a bare paho subscriber and
-refurb's ingest (parse, batched insert-or-ignore into SQLite, ack after commit); the same for binary waveform
-blocks; peak memory of each drainer. All figures come from one run against a private Mosquitto with an unlimited
-queue for the persistent sessions.
+"""Telemetry ingest throughput: drain a preloaded QoS 1 backlog with mosquitto_sub, bare paho subscribers (MQTT 5
+and 3.1.1, counting only) and refurb's ingest (parse, batched insert-or-ignore into SQLite, ack after commit), for
+small scalar messages, ten-sample messages and binary waveform blocks; CPU time and peak memory of each drainer.
+All figures come from one run against a private Mosquitto with an unlimited queue for the persistent sessions; each
+drainer gets several alternating rounds and the best counts (docs/benchmarks.md, "Telemetry ingest").
 
-    python -m bench.bench_ingest            # 200,000 scalar messages, 20,000 waveform blocks of 1,024 samples
-    REFURB_BENCH_SCALE=0.25 python -m bench.bench_ingest   # quicker
-    REFURB_BENCH_PROFILE=1 python -m bench.bench_ingest    # also print where refurb's drain spends its time
+    python -m bench ingest                                  # 200,000 scalar messages, 20,000 blocks of 1,024
+    REFURB_BENCH_SCALE=0.25 REFURB_BENCH_ROUNDS=1 python -m bench ingest   # quicker
+    REFURB_BENCH_PROFILE=1 python -m bench ingest           # also profile refurb's two worker threads
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ BARE_PAHO = textwrap.dedent("""
     import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
-    port, client_id, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    port, client_id, n, v5 = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "5"
     count = 0
     done = threading.Event()
     def on_message(client, userdata, msg):
@@ -124,13 +125,20 @@ BARE_PAHO = textwrap.dedent("""
         count += 1
         if count >= n:
             done.set()
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if v5:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+    else:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                        clean_session=False)
     c.on_message = on_message
     c.username_pw_set("refurb-ingest")
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
     started = time.perf_counter()
-    c.connect("127.0.0.1", port, clean_start=False, properties=props)
+    if v5:
+        c.connect("127.0.0.1", port, clean_start=False, properties=props)
+    else:
+        c.connect("127.0.0.1", port)
     c.loop_start()
     done.wait(600)
     elapsed = time.perf_counter() - started
@@ -163,16 +171,6 @@ REFURB = textwrap.dedent("""
                 finally:
                     p.disable()
             setattr(IngestWorker, name, wrapped)
-    import gc
-    gc_stats = {"gen2": 0, "gen2_ms": 0.0}
-    def gc_cb(phase, info, _t=[0.0]):
-        if info["generation"] == 2:
-            if phase == "start":
-                _t[0] = time.perf_counter()
-            else:
-                gc_stats["gen2"] += 1
-                gc_stats["gen2_ms"] += (time.perf_counter() - _t[0]) * 1000
-    gc.callbacks.append(gc_cb)
     key = "stored_waveform_blocks" if kind == "waveform" else "stored_samples"
     n = n * 10 if kind == "wide" else n
     cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])  # imports are not ingest work
@@ -184,7 +182,7 @@ REFURB = textwrap.dedent("""
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     worker.stop()
     out = {"seconds": elapsed, "stored": worker.totals[key], "samples": worker.totals["stored_waveform_samples"],
-           "acked": worker.acked, "batches": worker.batches, "peak_rss_mb": peak_rss_mb(), "gc": gc_stats,
+           "acked": worker.acked, "batches": worker.batches, "peak_rss_mb": peak_rss_mb(),
            "cpu_s": cpu.ru_utime + cpu.ru_stime - cpu0}
     if profiles:
         text = io.StringIO()
@@ -237,16 +235,17 @@ def phase(port: int, workdir: Path, name: str, topic: str, payloads: list[bytes]
     way to compare what the code can do.
     """
     n = len(payloads)
-    ids = {(r, k): f"bench-{name}-{k}-{r}" for r in range(ROUNDS) for k in ("sub", "paho", "refurb")}
+    ids = {(r, k): f"bench-{name}-{k}-{r}" for r in range(ROUNDS) for k in ("sub", "paho", "paho311", "refurb")}
     for (_, k), cid in ids.items():
-        make_session(port, cid, topic, v5=(k != "sub"))
+        make_session(port, cid, topic, v5=k in ("paho", "refurb"))
     preload_s = preload(port, topic, payloads)
     print(f"  preloaded {n:,} {name} messages at QoS 1 for {len(ids)} sessions in {preload_s:.1f} s", flush=True)
-    runs: dict[str, list[dict[str, Any]]] = {"sub": [], "paho": [], "refurb": []}
+    runs: dict[str, list[dict[str, Any]]] = {"sub": [], "paho": [], "paho311": [], "refurb": []}
     for r in range(ROUNDS):
         runs["sub"].append(run_mosquitto_sub(port, ids[(r, "sub")], topic, n))
-        paho = run_python(BARE_PAHO, str(port), ids[(r, "paho")], str(n))
-        runs["paho"].append({**paho, "rate": n / paho["seconds"]})
+        for key, protocol in (("paho", "5"), ("paho311", "3.1.1")):
+            paho = run_python(BARE_PAHO, str(port), ids[(r, key)], str(n), protocol)
+            runs[key].append({**paho, "rate": n / paho["seconds"]})
         db = workdir / f"{name}-{r}.db"
         make_db(db)
         refurb = run_python(REFURB, str(port), ids[(r, "refurb")], str(n), str(db), kind, topic)
@@ -263,8 +262,11 @@ def report(name: str, r: dict[str, Any], unit: str) -> None:
     sub, paho, ref = r["sub"]["rate"], r["paho"]["rate"], r["refurb"]["rate"]
     print(f"  {name}: {r['n']:,} messages x {k} {unit}")
     print(f"    mosquitto_sub drain      {sub:>10,.0f} msg/s  {sub * k:>12,.0f} {unit}/s")
+    paho311 = r["paho311"]["rate"]
     print(f"    bare paho (counts only)  {paho:>10,.0f} msg/s  {paho * k:>12,.0f} {unit}/s  "
-          f"peak RSS {r['paho']['peak_rss_mb']:.0f} MB")
+          f"peak RSS {r['paho']['peak_rss_mb']:.0f} MB  (MQTT 5, as refurb)")
+    print(f"    bare paho, MQTT 3.1.1    {paho311:>10,.0f} msg/s  {paho311 * k:>12,.0f} {unit}/s  "
+          f"(no per-message v5 properties; refurb / this = {r['refurb']['rate'] / paho311:.2f})")
     print(f"    refurb ingest (stored)   {ref:>10,.0f} msg/s  {ref * k:>12,.0f} {unit}/s  "
           f"peak RSS {r['refurb']['peak_rss_mb']:.0f} MB  ({r['refurb']['batches']} commits)")
     print(f"    ratios: refurb / bare paho = {ref / paho:.2f}, refurb / mosquitto_sub = {ref / sub:.2f}, "

@@ -309,7 +309,7 @@ class IngestWorker:
 
     # --- paho client ---------------------------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> _Client:
         v5 = self.address.protocol == mqtt.MQTTv5
         kwargs: dict[str, Any] = {} if v5 else {"clean_session": False}
         client = _Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=self.address.protocol,

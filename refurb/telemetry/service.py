@@ -359,7 +359,7 @@ def store_messages(session: Session, messages: Sequence[Message], *, cache: Robo
         for s in result.scalars:
             rid = ids[s.serial]
             ts = s.ts_ms
-            server_time = s.server_time if _PARSER_FLAGS_SERVER_TIME else ts == received  # type: ignore[attr-defined]
+            server_time = _server_time(s, received)
             if s.seq is not None:
                 identity = (rid, s.seq)
                 if server_time and (identity in seen_before or claimed.setdefault(identity, index) != index):
