@@ -10,7 +10,7 @@ from sqlmodel import Session, col
 
 from refurb.auth import User, customer_org_scope
 from refurb.config import Settings
-from refurb.errors import ValidationError
+from refurb.metrics import gather, scores
 from refurb.metrics import service as metrics_service
 from refurb.parts.models import Part, PartEvent, PartType, Robot, RobotStatus
 
@@ -106,32 +106,57 @@ def rates_by_part_type(session: Session, *, start: datetime | None, end: datetim
 
 
 def robot_mci(session: Session, *, viewer: User, org_id: int | None, limit: int = 24) -> dict[str, Any]:
-    """MCI of the most recent certified or shipped robots (product level)."""
-    query = select(Robot).where(col(Robot.status).in_([RobotStatus.CERTIFIED, RobotStatus.SHIPPED]))
+    """MCI of the most recent certified or shipped robots (product level), all robots in one batch (the figures of
+    ``robot_circularity`` for each)."""
+    query = select(col(Robot.id), col(Robot.serial)).where(
+        col(Robot.status).in_([RobotStatus.CERTIFIED, RobotStatus.SHIPPED]))
+    scope = customer_org_scope(viewer)
+    if scope is not None:
+        org_id = scope  # the viewer sees only its own robots, as robot_circularity enforces
     if org_id is not None:
         query = query.where(Robot.owner_org_id == org_id)
-    robots = list(session.execute(query.order_by(col(Robot.id).desc()).limit(limit)).scalars())
+    robots = list(reversed(session.execute(query.order_by(col(Robot.id).desc()).limit(limit)).all()))
+    if not robots:
+        return {"robots": [], "mci": []}
+    ids = [int(rid) for rid, _ in robots]
+    figures = metrics_service._products_mci(session, metrics_service._robot_members(session, ids), ids)
     labels, values = [], []
-    for robot in reversed(robots):
-        result = metrics_service.robot_circularity(session, robot.id or 0, viewer=viewer)
-        mci = (result.get("mci") or {}).get("MCI")
-        if mci is not None:
-            labels.append(robot.serial)
-            values.append(float(mci))
+    if figures["result"] is not None:
+        for k, (_, serial) in enumerate(robots):
+            if figures["mass_kg"][k]:
+                labels.append(serial)
+                values.append(float(figures["MCI"][k]))
     return {"robots": labels, "mci": values}
 
 
 def reliability_fits(session: Session, *, settings: Settings | None) -> list[dict[str, Any]]:
-    """Weibull fits of every part type with enough failures (the others are listed with the reason)."""
+    """Weibull fits of every part type with enough failures (types without a Weibull fit are left out).
+
+    The fits are the fleet models the reuse score keeps in ``reliability_model`` (refitted there whenever a failure
+    is recorded); a part type without a stored model is fitted here and stored, as scoring would. The failure ages
+    drawn on the plots come from one gather of every part type's failures.
+    """
+    cfg = scores.config_for(settings)
+    types = {pt.id: pt for pt in session.execute(select(PartType).order_by(PartType.part_number)).scalars()
+             if pt.id is not None}
+    if not types:
+        return []
+    data = scores.fleet_data(session, cfg, sorted(types))
+    models = scores._stored_models(session, types)
+    missing = {i: scores.fit_fleet_model(pt, data.get(i), cfg) for i, pt in types.items() if i not in models}
+    if missing:
+        scores._store_models(session, missing.values())
+        models |= missing
     out = []
-    for pt in session.execute(select(PartType).order_by(PartType.part_number)).scalars():
-        try:
-            fit = metrics_service.part_type_reliability(session, pt.id or 0, settings=settings)
-        except ValidationError:
+    for type_id, pt in types.items():
+        model = models[type_id]
+        if model.method != "weibull" or model.shape is None or model.scale_h is None:
             continue
-        out.append({"part_number": pt.part_number, "shape": fit["shape"], "scale_h": fit["scale_h"],
-                    "b10_h": fit["b10_h"], "mttf_h": fit["mttf_h"], "n_failures": fit["n_failures"],
-                    "n_censored": fit["n_censored"], "failures_h": [f["hours"] for f in fit["failures"]]})
+        fleet = data.get(type_id, gather.FleetData())
+        out.append({"part_number": pt.part_number, "shape": model.shape, "scale_h": model.scale_h,
+                    "b10_h": model.detail["b10_h"], "mttf_h": model.detail["mttf_h"],
+                    "n_failures": model.n_failures, "n_censored": model.n_censored,
+                    "failures_h": [h for _, h in sorted(fleet.failures, key=lambda x: x[1])]})
     return out
 
 

@@ -11,14 +11,14 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, type_coerce
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 
 from refurb.auth import User, customer_org_scope
 from refurb.config import Settings, get_settings
 from refurb.consulting import service as consulting_service
-from refurb.db import utcnow
+from refurb.db import UTCDateTime, utcnow
 from refurb.errors import ValidationError
 from refurb.metrics import emission_factors, gather
 from refurb.metrics.models import MCIRequest, finite_or_none
@@ -392,40 +392,46 @@ def _rate(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
+OUTCOMES = ("reuse", "remanufacture", "recycle", "scrap", "pending")
+
+
+def _outcome(disposition: str | None, finished: bool, repaired: bool) -> str:
+    """A visit's outcome: its recorded disposition, else reuse / remanufacture once certified or shipped."""
+    if disposition in ("reuse", "remanufacture", "recycle", "scrap"):
+        return disposition
+    if finished:
+        return "remanufacture" if repaired else "reuse"
+    return "pending"
+
+
 @dataclass
-class _Visit:
-    part_id: int
-    seq: int
-    part_type_id: int
-    source_robot_id: int | None
-    received_at: datetime
-    next_at: datetime | None
-    grade: str | None = None
-    disposition: str | None = None
-    repaired: bool = False
-    finished: bool = False  # certified or shipped in this visit
-    cost: float | None = None
-    energy_kwh: float | None = None
+class _Visits:
+    """Every intake in a period, as aligned columns (one entry per visit, in query order; no object per visit)."""
 
-    @property
-    def outcome(self) -> str:
-        if self.disposition in ("reuse", "remanufacture", "recycle", "scrap"):
-            return self.disposition
-        if self.finished:
-            return "remanufacture" if self.repaired else "reuse"
-        return "pending"
+    keys: list[tuple[int, int]]  # (part id, seq of the 'received' event)
+    part_type_id: list[int]
+    source_robot_id: list[int | None]
+    grade: list[str | None]
+    outcome: list[str]
+    cost: list[float | None]
+    energy_kwh: list[float | None]
+    period: Any = None  # (scope, start, end) the visits were read for
+
+    def __len__(self) -> int:
+        return len(self.keys)
 
 
-def _visits(session: Session, scope: Select[Any], start: datetime | None, end: datetime | None) -> list[_Visit]:
-    """Every intake ('received' event) in the period with what happened during that visit, in three queries."""
+def _visits_cte(scope: Select[Any] | None, start: datetime | None, end: datetime | None) -> Any:
     received = (
         select(col(PartEvent.part_id).label("part_id"), col(PartEvent.seq).label("seq"),
                col(PartEvent.occurred_at).label("at"),
                func.lead(col(PartEvent.seq)).over(partition_by=col(PartEvent.part_id),
                                                   order_by=col(PartEvent.seq)).label("next_seq"),
-               func.lead(col(PartEvent.occurred_at)).over(partition_by=col(PartEvent.part_id),
-                                                          order_by=col(PartEvent.seq)).label("next_at"))
-        .where(col(PartEvent.type) == EventType.RECEIVED, col(PartEvent.part_id).in_(scope))
+               type_coerce(func.lead(col(PartEvent.occurred_at)).over(partition_by=col(PartEvent.part_id),
+                                                                      order_by=col(PartEvent.seq)),
+                           UTCDateTime).label("next_at"))
+        .where(col(PartEvent.type) == EventType.RECEIVED,
+               *([] if scope is None else [col(PartEvent.part_id).in_(scope)]))
         .cte("received_visits")
     )
     period = []
@@ -433,51 +439,87 @@ def _visits(session: Session, scope: Select[Any], start: datetime | None, end: d
         period.append(received.c.at >= start)
     if end is not None:
         period.append(received.c.at < end)
-    visits_q = select(received.c.part_id, received.c.seq, received.c.at, received.c.next_seq,
-                      received.c.next_at).where(*period).cte("visits")
-    visits: dict[tuple[int, int], _Visit] = {}
-    for part_id, seq, at, _, next_at, type_id, source_robot_id in session.execute(
-        select(visits_q, col(Part.part_type_id), col(Part.source_robot_id))
-        .join(Part, col(Part.id) == visits_q.c.part_id)
-    ):
-        visits[(part_id, seq)] = _Visit(part_id, seq, type_id, source_robot_id, at, next_at)
-    if not visits:
-        return []
-    in_visit = and_(col(PartEvent.part_id) == visits_q.c.part_id, col(PartEvent.seq) > visits_q.c.seq,
-                    or_(visits_q.c.next_seq.is_(None), col(PartEvent.seq) < visits_q.c.next_seq))
+    return select(received.c.part_id, received.c.seq, received.c.at, received.c.next_seq,
+                  received.c.next_at).where(*period).cte("visits")
+
+
+def _visits(session: Session, scope: Select[Any] | None, start: datetime | None, end: datetime | None
+            ) -> _Visits:
+    """Every intake ('received' event) in the period with what happened during that visit, read as plain rows into
+    aligned columns (no ORM objects, dates or enums decoded), in three aggregate queries. ``scope`` (part ids) None:
+    every part.
+
+    An event belongs to the visit opened by the part's latest 'received' event before it (a correlated lookup on
+    the ``part_event (type, part_id, seq)`` index, no range join); the visit's grade and disposition are those of its
+    latest inspection and disposition.
+    """
+    conn = session.connection()
+    events = PartEvent.__table__  # type: ignore[attr-defined]
+    received = events.alias("received")
+    in_period = [received.c.type == EventType.RECEIVED]
+    if scope is not None:
+        in_period.append(received.c.part_id.in_(scope))
+    if start is not None:
+        in_period.append(received.c.occurred_at >= start)
+    if end is not None:
+        in_period.append(received.c.occurred_at < end)
+    rows = conn.execute(select(received.c.part_id, received.c.seq, col(Part.part_type_id), col(Part.source_robot_id))
+                        .join(Part, col(Part.id) == received.c.part_id).where(*in_period)
+                        .order_by(received.c.part_id, received.c.seq)).all()
+    keys = [(int(r[0]), int(r[1])) for r in rows]
+    index = {key: i for i, key in enumerate(keys)}
+    n = len(keys)
+    out = _Visits(keys, [r[2] for r in rows], [r[3] for r in rows], [None] * n, ["pending"] * n, [None] * n,
+                  [None] * n, (scope, start, end))
+    if not n:
+        return out
+    ev, opened = events.alias("ev"), events.alias("opened")
+    # events of the parts with a visit in the period (no filter at all for every part over all time)
+    visited = [ev.c.part_id.in_(select(received.c.part_id).where(*in_period))] if len(in_period) > 1 else []
+    visit_of = (select(func.max(opened.c.seq))
+                .where(opened.c.type == EventType.RECEIVED, opened.c.part_id == ev.c.part_id, opened.c.seq < ev.c.seq)
+                .scalar_subquery())
     kinds = [EventType.INSPECTED, EventType.DISPOSITIONED, EventType.REPAIRED, EventType.CERTIFIED, EventType.SHIPPED]
-    last = (select(visits_q.c.part_id, visits_q.c.seq.label("visit_seq"), col(PartEvent.type).label("type"),
-                   func.max(col(PartEvent.seq)).label("seq"))
-            .join(PartEvent, in_visit).where(col(PartEvent.type).in_(kinds))
-            .group_by(visits_q.c.part_id, visits_q.c.seq, col(PartEvent.type)).subquery())
-    for part_id, visit_seq, type_, grade, disposition in session.execute(
-        select(last.c.part_id, last.c.visit_seq, last.c.type, col(PartEvent.details)["grade"].as_string(),
-               col(PartEvent.details)["disposition"].as_string())
-        .join(PartEvent, and_(col(PartEvent.part_id) == last.c.part_id, col(PartEvent.seq) == last.c.seq))
+    tagged = (select(ev.c.part_id, visit_of.label("visit_seq"), ev.c.seq, ev.c.type)
+              .where(ev.c.type.in_(kinds), *visited).subquery())
+    per_visit = (select(tagged.c.part_id, tagged.c.visit_seq,
+                        func.max(case((tagged.c.type == EventType.INSPECTED, tagged.c.seq))).label("inspected"),
+                        func.max(case((tagged.c.type == EventType.DISPOSITIONED, tagged.c.seq))).label("decided"),
+                        func.max(case((tagged.c.type == EventType.REPAIRED, 1), else_=0)).label("repaired"),
+                        func.max(case((tagged.c.type.in_([EventType.CERTIFIED, EventType.SHIPPED]), 1), else_=0))
+                        .label("finished"))
+                 .where(tagged.c.visit_seq.is_not(None)).group_by(tagged.c.part_id, tagged.c.visit_seq).subquery())
+    inspection, decision = events.alias("inspection"), events.alias("decision")
+    disposition: list[str | None] = [None] * n
+    repaired, finished = [False] * n, [False] * n
+    for part_id, visit_seq, was_repaired, was_finished, grade, disp in conn.execute(
+        select(per_visit.c.part_id, per_visit.c.visit_seq, per_visit.c.repaired, per_visit.c.finished,
+               inspection.c.details["grade"].as_string(), decision.c.details["disposition"].as_string())
+        .outerjoin(inspection, and_(inspection.c.part_id == per_visit.c.part_id,
+                                    inspection.c.seq == per_visit.c.inspected))
+        .outerjoin(decision, and_(decision.c.part_id == per_visit.c.part_id, decision.c.seq == per_visit.c.decided))
     ):
-        v = visits[(part_id, visit_seq)]
-        if type_ == EventType.INSPECTED:
-            v.grade = grade
-        elif type_ == EventType.DISPOSITIONED:
-            v.disposition = disposition
-        elif type_ == EventType.REPAIRED:
-            v.repaired = True
-        else:
-            v.finished = True
+        i = index.get((part_id, visit_seq))
+        if i is None:  # a visit of the same part outside the period
+            continue
+        out.grade[i], disposition[i] = grade, disp
+        repaired[i], finished[i] = bool(was_repaired), bool(was_finished)
+    out.outcome = [_outcome(d, f, r) for d, f, r in zip(disposition, finished, repaired, strict=True)]
     # recorded costs and remanufacturing energy of each visit (rare details: summed in Python)
-    for part_id, visit_seq, cost, energy in session.execute(
-        select(visits_q.c.part_id, visits_q.c.seq, col(PartEvent.details)["cost"].as_string(),
-               col(PartEvent.details)["energy_kwh"].as_string())
-        .join(PartEvent, in_visit)
-        .where(or_(col(PartEvent.details)["cost"].as_string().is_not(None),
-                   col(PartEvent.details)["energy_kwh"].as_string().is_not(None)))
+    cost, energy = ev.c.details["cost"].as_string(), ev.c.details["energy_kwh"].as_string()
+    for part_id, visit_seq, raw_cost, raw_energy in conn.execute(
+        select(ev.c.part_id, visit_of, cost, energy)
+        .where(ev.c.type != EventType.RECEIVED, *visited,
+               or_(cost.is_not(None), energy.is_not(None)))
     ):
-        v = visits[(part_id, visit_seq)]
-        for name, raw in (("cost", cost), ("energy_kwh", energy)):
+        i = index.get((part_id, visit_seq))
+        if i is None:
+            continue
+        for column, raw in ((out.cost, raw_cost), (out.energy_kwh, raw_energy)):
             amount = gather._number(raw)
             if amount is not None and amount >= 0:
-                setattr(v, name, (getattr(v, name) or 0.0) + amount)
-    return list(visits.values())
+                column[i] = (column[i] or 0.0) + amount
+    return out
 
 
 def _embodied(pt: PartType, factors: emission_factors.EmissionFactors, unmatched: dict[str, float]) -> float:
@@ -491,24 +533,35 @@ def _embodied(pt: PartType, factors: emission_factors.EmissionFactors, unmatched
     return total
 
 
-def _new_parts_fitted(session: Session, visits: list[_Visit]) -> dict[tuple[int, int], list[int]]:
+def _new_parts_fitted(session: Session, visits: _Visits) -> dict[tuple[int, int], list[int]]:
     """Part types of new parts (no previous life) installed into each salvaged core during its visit."""
-    by_parent: dict[int, list[_Visit]] = defaultdict(list)
-    for v in visits:
-        if v.outcome in SALVAGED:
-            by_parent[v.part_id].append(v)
     out: dict[tuple[int, int], list[int]] = defaultdict(list)
-    if not by_parent:
+    salvaged = {key for key, outcome in zip(visits.keys, visits.outcome, strict=True) if outcome in SALVAGED}
+    if not salvaged:
         return out
-    rows = [row for ids in gather.chunks(by_parent) for row in session.execute(
+    parents = {part_id for part_id, _ in salvaged}
+    # new parts installed into other parts (one query), kept for the salvaged cores; then those cores' visit windows
+    rows = [(p, at, t) for p, at, t in session.execute(
         select(col(Installation.parent_part_id), col(Installation.installed_at), col(Part.part_type_id))
         .join(Part, col(Part.id) == Installation.part_id)
-        .where(col(Installation.parent_part_id).in_(ids), col(Part.received_at).is_(None),
-               col(Part.reman_count) == 0, col(Part.source_robot_id).is_(None)))]
+        .where(col(Installation.parent_part_id).is_not(None), col(Part.received_at).is_(None),
+               col(Part.reman_count) == 0, col(Part.source_robot_id).is_(None))) if p in parents]
+    if not rows:
+        return out
+    visits_q = _visits_cte(*visits.period)
+    by_parent: dict[int, list[tuple[int, datetime, datetime | None]]] = defaultdict(list)
+    for ids in gather.chunks({p for p, _, _ in rows}):
+        for part_id, seq, at, next_at in session.execute(
+            select(visits_q.c.part_id, visits_q.c.seq, visits_q.c.at, visits_q.c.next_at)
+            .where(visits_q.c.part_id.in_(ids))
+        ):
+            if (part_id, seq) in salvaged:
+                by_parent[part_id].append((seq, at, next_at))
+    order = {key: i for i, key in enumerate(visits.keys)}
     for parent_id, installed_at, type_id in rows:
-        for v in by_parent[parent_id]:
-            if installed_at >= v.received_at and (v.next_at is None or installed_at < v.next_at):
-                out[(v.part_id, v.seq)].append(type_id)
+        for seq, received_at, next_at in sorted(by_parent.get(parent_id, []), key=lambda w: order[(parent_id, w[0])]):
+            if installed_at >= received_at and (next_at is None or installed_at < next_at):
+                out[(parent_id, seq)].append(type_id)
     return out
 
 
@@ -530,19 +583,19 @@ def kpis(session: Session, *, viewer: User, start: datetime | None = None, end: 
     factors = emission_factors.load(settings.emission_factors_file)
     cfg = config_for(settings)
 
-    visits = _visits(session, _org_parts(org_id), start, end)
+    visits = _visits(session, None if org_id is None else _org_parts(org_id), start, end)
     types = {pt.id: pt for pt in session.execute(select(PartType)).scalars()}
     mass_of = {i: pt.mass_kg for i, pt in types.items()}
 
     n = len(visits)
-    total_mass = sum(mass_of[v.part_type_id] for v in visits)
+    total_mass = sum(mass_of[t] for t in visits.part_type_id)
     grades: dict[str, int] = {"A": 0, "B": 0, "C": 0, "scrap": 0, "uninspected": 0}
-    mix: dict[str, dict[str, Any]] = {k: {"count": 0, "mass_kg": 0.0}
-                                      for k in ("reuse", "remanufacture", "recycle", "scrap", "pending")}
-    for v in visits:
-        grades[v.grade if v.grade in grades else "uninspected"] += 1
-        mix[v.outcome]["count"] += 1
-        mix[v.outcome]["mass_kg"] += mass_of[v.part_type_id]
+    mix: dict[str, dict[str, Any]] = {k: {"count": 0, "mass_kg": 0.0} for k in OUTCOMES}
+    for grade, outcome, type_id in zip(visits.grade, visits.outcome, visits.part_type_id, strict=True):
+        grades[grade if grade in grades else "uninspected"] += 1
+        entry = mix[outcome]
+        entry["count"] += 1
+        entry["mass_kg"] += mass_of[type_id]
     decided = {k: mix[k] for k in ("reuse", "remanufacture", "recycle", "scrap")}
     decided_n = sum(m["count"] for m in decided.values())
     decided_mass = sum(m["mass_kg"] for m in decided.values())
@@ -551,25 +604,36 @@ def kpis(session: Session, *, viewer: User, start: datetime | None = None, end: 
     for entry in mix.values():
         entry["share"] = _rate(entry["count"], n)
 
-    # value retained and CO2e avoided over salvaged cores
+    # value retained and CO2e avoided over salvaged cores (per-type figures worked out once per part type)
     unmatched: dict[str, float] = {}
+    per_type: dict[int, tuple[float, float, float, list[tuple[str, float]]]] = {
+        type_id: (float(pt.new_price or 0.0), cfg.cost_fraction(str(pt.category)), _embodied(pt, factors, {}),
+                  [(name, kg) for name, kg, _ in _materials(pt) if factors.factor(name) is None])
+        for type_id, pt in types.items()}
+
+    def add_unmatched(missing: list[tuple[str, float]]) -> None:
+        for name, kg in missing:
+            unmatched[name] = unmatched.get(name, 0.0) + kg
+
     fitted = _new_parts_fitted(session, visits)
     new_value = reman_cost = embodied = energy_kg = new_parts_kg = 0.0
-    for v in visits:
-        if v.outcome not in SALVAGED:
+    for key, outcome, type_id, cost, energy in zip(visits.keys, visits.outcome, visits.part_type_id, visits.cost,
+                                                    visits.energy_kwh, strict=True):
+        if outcome not in SALVAGED:
             continue
-        pt = types[v.part_type_id]
-        price = float(pt.new_price or 0.0)
+        price, fraction, type_embodied, missing = per_type[type_id]
         new_value += price
-        reman_cost += v.cost if v.cost is not None else price * cfg.cost_fraction(str(pt.category))
-        embodied += _embodied(pt, factors, unmatched)
-        kwh = v.energy_kwh if v.energy_kwh is not None else factors.reman_energy_kwh_per_kg * pt.mass_kg
+        reman_cost += cost if cost is not None else price * fraction
+        embodied += type_embodied
+        add_unmatched(missing)
+        kwh = energy if energy is not None else factors.reman_energy_kwh_per_kg * mass_of[type_id]
         energy_kg += kwh * factors.grid_kg_per_kwh
-        for child_type in fitted.get((v.part_id, v.seq), []):
-            new_parts_kg += _embodied(types[child_type], factors, unmatched)
+        for child_type in fitted.get(key, []):
+            new_parts_kg += per_type[child_type][2]
+            add_unmatched(per_type[child_type][3])
 
     # robots: product salvage (robots the cores came from) and shipped robots (reuse share, center MCI)
-    core_robots = {v.source_robot_id for v in visits if v.source_robot_id is not None}
+    core_robots = {r for r in visits.source_robot_id if r is not None}
     robot_status = {rid: status for ids in gather.chunks(core_robots) for rid, status in session.execute(
         select(col(Robot.id), col(Robot.status)).where(col(Robot.id).in_(ids)))}
     robots_salvaged = sum(1 for s in robot_status.values() if s in (RobotStatus.CERTIFIED, RobotStatus.SHIPPED))

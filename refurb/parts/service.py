@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -148,6 +149,40 @@ def get_robot(session: Session, robot_id: int, *, viewer: User | None = None) ->
 def find_robot_by_serial(session: Session, serial: str) -> Robot | None:
     """Return the robot with this serial (or GIAI), or None."""
     return session.exec(select(Robot).where(Robot.serial == serial)).first()
+
+
+def robot_ids_by_serial(session: Session, serials: Iterable[str]) -> dict[str, int]:
+    """Return the ids of the robots with these serials (unknown serials are absent), 500 per query."""
+    wanted = sorted(set(serials))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        rows = session.execute(sa_select(Robot.serial, Robot.id).where(col(Robot.serial).in_(chunk)))
+        found.update({serial: int(rid) for serial, rid in rows})
+    return found
+
+
+def find_robot(session: Session, ref: str) -> Robot | None:
+    """Return the robot with this serial, or with this id when `ref` is a number and no serial matches."""
+    robot = find_robot_by_serial(session, ref)
+    if robot is None and ref.isdigit():
+        robot = session.get(Robot, int(ref))
+    return robot
+
+
+def set_robot_mqtt_password_hash(session: Session, robot: Robot, password_hash: str) -> Robot:
+    """Store a robot's MQTT password hash (Mosquitto PBKDF2 format; the plain password is never stored)."""
+    robot.mqtt_password_hash = password_hash
+    session.add(robot)
+    session.flush()
+    return robot
+
+
+def robot_mqtt_password_hashes(session: Session) -> list[tuple[str, str]]:
+    """(serial, password hash) of every robot that has MQTT credentials, by serial."""
+    rows = session.execute(sa_select(Robot.serial, Robot.mqtt_password_hash)
+                           .where(col(Robot.mqtt_password_hash).is_not(None)).order_by(Robot.serial))
+    return [(serial, str(pw_hash)) for serial, pw_hash in rows]
 
 
 def list_robots(session: Session, *, viewer: User, status: str | None = None, model: str | None = None,

@@ -168,12 +168,7 @@ def _upsert(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: 
 
 def robot_ids_by_serial(session: Session, serials: Iterable[str]) -> dict[str, int]:
     """Return the ids of the robots with these serials (unknown serials are absent)."""
-    wanted = sorted(set(serials))
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), 500):
-        rows = session.execute(select(Robot.serial, Robot.id).where(Robot.serial.in_(wanted[start:start + 500])))
-        found.update({serial: int(rid) for serial, rid in rows})
-    return found
+    return parts_service.robot_ids_by_serial(session, serials)
 
 
 class RobotCache:
@@ -787,9 +782,7 @@ def apply_retention(session: Session, *, older_than_days: float, interval_s: int
 
 
 def _robot_by_ref(session: Session, ref: str) -> Robot:
-    robot = parts_service.find_robot_by_serial(session, ref)
-    if robot is None and ref.isdigit():
-        robot = session.get(Robot, int(ref))
+    robot = parts_service.find_robot(session, ref)
     if robot is None:
         raise NotFoundError(f"robot {ref!r} not found (give its serial or id)")
     return robot
@@ -803,14 +796,10 @@ def issue_robot_credentials(session: Session, robot_ref: str) -> tuple[Robot, st
     """
     robot = _robot_by_ref(session, robot_ref)
     password = secrets.token_urlsafe(24)
-    robot.mqtt_password_hash = broker.mosquitto_password_hash(password)
-    session.add(robot)
-    session.flush()
+    parts_service.set_robot_mqtt_password_hash(session, robot, broker.mosquitto_password_hash(password))
     return robot, password
 
 
 def mqtt_password_entries(session: Session) -> list[tuple[str, str]]:
     """Return (serial, Mosquitto password hash) of every robot that has MQTT credentials, by serial."""
-    rows = session.execute(select(Robot.serial, Robot.mqtt_password_hash)
-                           .where(Robot.mqtt_password_hash.is_not(None)).order_by(Robot.serial))
-    return [(serial, str(pw_hash)) for serial, pw_hash in rows]
+    return parts_service.robot_mqtt_password_hashes(session)
