@@ -49,7 +49,7 @@ def build_figures(data: dict[str, Any]) -> list[tuple[str, str, Any]]:
     if mci["robots"]:
         out.append(("mci", "Material Circularity Indicator per robot", figures.bars_with_reference(
             mci["robots"], mci["mci"], reference=center, reference_name="center", title="MCI of rebuilt robots")))
-    for fit in data["reliability"][:4]:
+    for fit in data["reliability"][:dashboard_service.PLOTTED_FITS]:
         heading = (f"Reliability of {fit['part_number']} (B10 {fit['b10_h']:,.0f} h, MTTF {fit['mttf_h']:,.0f} h; "
                    f"{fit['n_failures']} failures, {fit['n_censored']} running)")
         out.append((f"weibull-{fit['part_number']}", heading, figures.weibull_plot(

@@ -129,34 +129,45 @@ def robot_mci(session: Session, *, viewer: User, org_id: int | None, limit: int 
     return {"robots": labels, "mci": values}
 
 
-def reliability_fits(session: Session, *, settings: Settings | None) -> list[dict[str, Any]]:
+#: How many Weibull fits the dashboard draws (the others are listed without their failure ages).
+PLOTTED_FITS = 4
+
+
+def reliability_fits(session: Session, *, settings: Settings | None, plotted: int = PLOTTED_FITS
+                     ) -> list[dict[str, Any]]:
     """Weibull fits of every part type with enough failures (types without a Weibull fit are left out).
 
     The fits are the fleet models the reuse score keeps in ``reliability_model`` (refitted there whenever a failure
     is recorded); a part type without a stored model is fitted here and stored, as scoring would. The failure ages
-    drawn on the plots come from one gather of every part type's failures.
+    (``failures_h``) are gathered for the first ``plotted`` fits only, the ones the dashboard draws; the others carry
+    ``failures_h`` None.
     """
     cfg = scores.config_for(settings)
     types = {pt.id: pt for pt in session.execute(select(PartType).order_by(PartType.part_number)).scalars()
              if pt.id is not None}
     if not types:
         return []
-    data = scores.fleet_data(session, cfg, sorted(types))
     models = scores._stored_models(session, types)
-    missing = {i: scores.fit_fleet_model(pt, data.get(i), cfg) for i, pt in types.items() if i not in models}
+    missing = [i for i in types if i not in models]
+    data: dict[int, gather.FleetData] = {}
     if missing:
-        scores._store_models(session, missing.values())
-        models |= missing
+        data = scores.fleet_data(session, cfg, missing)
+        fitted = {i: scores.fit_fleet_model(types[i], data.get(i), cfg) for i in missing}
+        scores._store_models(session, fitted.values())
+        models |= fitted
+    shown = [i for i in types if models[i].method == "weibull" and models[i].shape is not None
+             and models[i].scale_h is not None]
+    wanted = [i for i in shown[:plotted] if i not in data]
+    if wanted:
+        data |= scores.fleet_data(session, cfg, wanted)
     out = []
-    for type_id, pt in types.items():
+    for k, type_id in enumerate(shown):
         model = models[type_id]
-        if model.method != "weibull" or model.shape is None or model.scale_h is None:
-            continue
-        fleet = data.get(type_id, gather.FleetData())
-        out.append({"part_number": pt.part_number, "shape": model.shape, "scale_h": model.scale_h,
+        failures = data.get(type_id, gather.FleetData()).failures
+        out.append({"part_number": types[type_id].part_number, "shape": model.shape, "scale_h": model.scale_h,
                     "b10_h": model.detail["b10_h"], "mttf_h": model.detail["mttf_h"],
                     "n_failures": model.n_failures, "n_censored": model.n_censored,
-                    "failures_h": [h for _, h in sorted(fleet.failures, key=lambda x: x[1])]})
+                    "failures_h": [h for _, h in sorted(failures, key=lambda x: x[1])] if k < plotted else None})
     return out
 
 

@@ -473,22 +473,29 @@ def _visits(session: Session, scope: Select[Any] | None, start: datetime | None,
                   [None] * n, (scope, start, end))
     if not n:
         return out
-    ev, opened = events.alias("ev"), events.alias("opened")
+    ev = events.alias("ev")
     # events of the parts with a visit in the period (no filter at all for every part over all time)
     visited = [ev.c.part_id.in_(select(received.c.part_id).where(*in_period))] if len(in_period) > 1 else []
-    visit_of = (select(func.max(opened.c.seq))
-                .where(opened.c.type == EventType.RECEIVED, opened.c.part_id == ev.c.part_id, opened.c.seq < ev.c.seq)
-                .scalar_subquery())
+
+    def tag(*where: Any, details: bool = False) -> Any:
+        """Events with the seq of the visit they belong to: the latest 'received' strictly before them (a running
+        max over the part's events in seq order; 'received' rows are read for it, then dropped)."""
+        opened = func.max(case((ev.c.type == EventType.RECEIVED, ev.c.seq))).over(
+            partition_by=ev.c.part_id, order_by=ev.c.seq, rows=(None, -1))
+        rows = select(ev.c.part_id, ev.c.seq, ev.c.type, *([ev.c.details] if details else []),
+                      opened.label("visit_seq")).where(
+            or_(ev.c.type == EventType.RECEIVED, *where), *visited).subquery()
+        return select(rows).where(rows.c.type != EventType.RECEIVED, rows.c.visit_seq.is_not(None)).subquery()
+
     kinds = [EventType.INSPECTED, EventType.DISPOSITIONED, EventType.REPAIRED, EventType.CERTIFIED, EventType.SHIPPED]
-    tagged = (select(ev.c.part_id, visit_of.label("visit_seq"), ev.c.seq, ev.c.type)
-              .where(ev.c.type.in_(kinds), *visited).subquery())
+    tagged = tag(ev.c.type.in_(kinds))
     per_visit = (select(tagged.c.part_id, tagged.c.visit_seq,
                         func.max(case((tagged.c.type == EventType.INSPECTED, tagged.c.seq))).label("inspected"),
                         func.max(case((tagged.c.type == EventType.DISPOSITIONED, tagged.c.seq))).label("decided"),
                         func.max(case((tagged.c.type == EventType.REPAIRED, 1), else_=0)).label("repaired"),
                         func.max(case((tagged.c.type.in_([EventType.CERTIFIED, EventType.SHIPPED]), 1), else_=0))
                         .label("finished"))
-                 .where(tagged.c.visit_seq.is_not(None)).group_by(tagged.c.part_id, tagged.c.visit_seq).subquery())
+                 .group_by(tagged.c.part_id, tagged.c.visit_seq).subquery())
     inspection, decision = events.alias("inspection"), events.alias("decision")
     disposition: list[str | None] = [None] * n
     repaired, finished = [False] * n, [False] * n
@@ -506,11 +513,11 @@ def _visits(session: Session, scope: Select[Any] | None, start: datetime | None,
         repaired[i], finished[i] = bool(was_repaired), bool(was_finished)
     out.outcome = [_outcome(d, f, r) for d, f, r in zip(disposition, finished, repaired, strict=True)]
     # recorded costs and remanufacturing energy of each visit (rare details: summed in Python)
-    cost, energy = ev.c.details["cost"].as_string(), ev.c.details["energy_kwh"].as_string()
+    with_amounts = tag(ev.c.details["cost"].as_string().is_not(None),
+                       ev.c.details["energy_kwh"].as_string().is_not(None), details=True)
     for part_id, visit_seq, raw_cost, raw_energy in conn.execute(
-        select(ev.c.part_id, visit_of, cost, energy)
-        .where(ev.c.type != EventType.RECEIVED, *visited,
-               or_(cost.is_not(None), energy.is_not(None)))
+        select(with_amounts.c.part_id, with_amounts.c.visit_seq, with_amounts.c.details["cost"].as_string(),
+               with_amounts.c.details["energy_kwh"].as_string())
     ):
         i = index.get((part_id, visit_seq))
         if i is None:
