@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bench.bench_scoring import NOW, generate
+from bench.bench_scoring import NOW, generate, pg_url_for
 from refurb.app import create_app
 from refurb.auth import Role, UserCreate, create_user
 from refurb.config import Settings
@@ -132,20 +132,6 @@ def run_backend(name: str, url_for: Callable[[int], str], sizes: list[int]) -> N
     _report(name, results)
 
 
-def _pg_url_for(base: str) -> Callable[[int], str]:
-    admin = make_engine(url=base)
-
-    def url_for(size: int) -> str:
-        schema = f"bench_pages_{size}"
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        sep = "&" if "?" in base else "?"
-        return f"{base}{sep}options=-csearch_path%3D{schema}"
-
-    return url_for
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="part counts, comma-separated")
@@ -158,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_sqlite:
             run_backend("SQLite", lambda size: f"sqlite:///{Path(tmp) / f'center-{size}.db'}", sizes)
     if args.pg:
-        run_backend("PostgreSQL", _pg_url_for(args.pg), sizes)
+        run_backend("PostgreSQL", pg_url_for(args.pg, "bench_pages"), sizes)
     print(f"\n{time.perf_counter() - started:.0f} s in all")
     return 0
 

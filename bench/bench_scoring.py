@@ -312,11 +312,12 @@ def run_backend(name: str, url_for: Callable[[int], str], sizes: list[int]) -> N
     _report(name, results)
 
 
-def _pg_url_for(base: str) -> Callable[[int], str]:
+def pg_url_for(base: str, prefix: str = "bench_scoring") -> Callable[[int], str]:
+    """URLs of fresh PostgreSQL schemas, one per center size (dropped and created again each time)."""
     admin = make_engine(url=base)
 
     def url_for(size: int) -> str:
-        schema = f"bench_scoring_{size}"
+        schema = f"{prefix}_{size}"
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
             conn.execute(text(f"CREATE SCHEMA {schema}"))
@@ -335,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="refurb-bench-") as tmp:
         run_backend("SQLite", lambda size: f"sqlite:///{Path(tmp) / f'center-{size}.db'}", sizes)
     if args.pg:
-        run_backend("PostgreSQL", _pg_url_for(args.pg), sizes)
+        run_backend("PostgreSQL", pg_url_for(args.pg), sizes)
     return 0
 
 
