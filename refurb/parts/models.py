@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from refurb.db import EnumText, UTCDateTime, utcnow
+from refurb.scoring.reuse import Disposition, Grade  # one definition: the score reasons in the same terms
 
 
 class PartCategory(StrEnum):
@@ -25,13 +26,6 @@ class PartCategory(StrEnum):
     DRIVE = "drive"
     TEACH_PENDANT = "teach_pendant"
     OTHER = "other"
-
-
-class Grade(StrEnum):
-    A = "A"
-    B = "B"
-    C = "C"
-    SCRAP = "scrap"
 
 
 class PartStatus(StrEnum):
@@ -65,13 +59,6 @@ class EventType(StrEnum):
     QUARANTINED = "quarantined"
     RELEASED = "released"
     SHIPPED = "shipped"
-
-
-class Disposition(StrEnum):
-    REUSE = "reuse"
-    REMANUFACTURE = "remanufacture"
-    RECYCLE = "recycle"
-    SCRAP = "scrap"
 
 
 class RobotStatus(StrEnum):
